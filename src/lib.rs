@@ -4,5 +4,27 @@
 //! tracker. Read this file first: one line per module says what it owns.
 //!
 //! - [`config`]: `agent.json` + `agent.d/` with the Java agent's value rules, into a checked plan.
+//! - [`agent`]: wires one pipeline per flow from the plan, supervises it, drains it on shutdown.
+//! - [`discovery`]: which paths match a flow's pattern now; filesystem events as rescan hints.
+//! - [`tail`]: following files by identity, reading them in blocks, splitting lines.
+//! - [`record`]: the record type that flows between stages.
+//! - [`sink`]: batching, the send loop with retries and backoff, Kinesis and Firehose calls.
+//! - [`checkpoint`]: the in-order acknowledgement watermark of each file.
+//! - [`metrics`]: per-flow counters and the Java agent's progress lines.
+//! - [`aws`]: SDK clients: region, credentials, endpoints, timeouts.
+//! - [`logging`]: the agent's own log file and its layout.
+//! - [`shutdown`]: signals to a stop reason.
+//! - [`sys`]: facts about the running process (its user) for messages.
 
+pub mod agent;
+pub mod aws;
+pub mod checkpoint;
 pub mod config;
+pub mod discovery;
+pub mod logging;
+pub mod metrics;
+pub mod record;
+pub mod shutdown;
+pub mod sink;
+pub mod sys;
+pub mod tail;

@@ -17,17 +17,35 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn file(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        ConfigError { file: file.into(), key: None, message: message.into() }
+        ConfigError {
+            file: file.into(),
+            key: None,
+            message: message.into(),
+        }
     }
-    pub fn key(file: impl Into<PathBuf>, key: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { file: file.into(), key: Some(key.into()), message: message.into() }
+    pub fn key(
+        file: impl Into<PathBuf>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ConfigError {
+            file: file.into(),
+            key: Some(key.into()),
+            message: message.into(),
+        }
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.key {
-            Some(key) => write!(f, "{}: key '{}': {}", self.file.display(), key, self.message),
+            Some(key) => write!(
+                f,
+                "{}: key '{}': {}",
+                self.file.display(),
+                key,
+                self.message
+            ),
             None => write!(f, "{}: {}", self.file.display(), self.message),
         }
     }

@@ -201,7 +201,10 @@ impl FilePattern {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
     /// `kinesisStream`.
-    Kinesis { stream: String, partition_key: PartitionKeyOption },
+    Kinesis {
+        stream: String,
+        partition_key: PartitionKeyOption,
+    },
     /// `deliveryStream`.
     Firehose {
         delivery_stream: String,
@@ -215,14 +218,18 @@ impl Destination {
     pub fn name(&self) -> &str {
         match self {
             Destination::Kinesis { stream, .. } => stream,
-            Destination::Firehose { delivery_stream, .. } => delivery_stream,
+            Destination::Firehose {
+                delivery_stream, ..
+            } => delivery_stream,
         }
     }
     /// CloudWatch `Destination` dimension value, as the Java agent.
     pub fn metric_dimension(&self) -> String {
         match self {
             Destination::Kinesis { stream, .. } => format!("KinesisStream:{stream}"),
-            Destination::Firehose { delivery_stream, .. } => format!("DeliveryStream:{delivery_stream}"),
+            Destination::Firehose {
+                delivery_stream, ..
+            } => format!("DeliveryStream:{delivery_stream}"),
         }
     }
 }

@@ -8,7 +8,19 @@ pub struct Environment {
     pub cpus: usize,
 }
 
-pub fn load(_main: &Path, _flows_dir: Option<&Path>, _env: &Environment) -> Result<AgentPlan, ConfigError> {
+impl Environment {
+    pub fn from_host() -> Self {
+        Environment {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+pub fn load(
+    _main: &Path,
+    _flows_dir: Option<&Path>,
+    _env: &Environment,
+) -> Result<AgentPlan, ConfigError> {
     unimplemented!("config loading is being written")
 }
 

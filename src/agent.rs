@@ -1,0 +1,241 @@
+//! Builds one pipeline per flow from the plan, supervises it, and drains it on shutdown.
+//!
+//! Per flow: tailer -> (record chunks) -> batcher -> (batches, `publishQueueCapacity`) ->
+//! sender -> service; acknowledgements go to the flow's tracker. Every channel is bounded, so a
+//! slow destination makes the tailer read less, never makes the agent hold more.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::aws::Clients;
+use crate::checkpoint::AckTracker;
+use crate::config::{AgentPlan, Destination, FlowPlan};
+use crate::discovery::PathMatcher;
+use crate::metrics::progress::{self, Progress};
+use crate::metrics::FlowCounters;
+use crate::sink::backoff::Backoff;
+use crate::sink::batcher::{run_batcher, BatchBuilder};
+use crate::sink::firehose::FirehosePut;
+use crate::sink::kinesis::KinesisPut;
+use crate::sink::sender::{run_sender, SendContext};
+use crate::sink::PutBatch;
+use crate::tail::{Tailer, KINESIS_KEY_RESERVE};
+
+/// Record chunks (one per file read) waiting for the batcher. Small: the bound that matters is
+/// the batch queue behind it.
+const RECORD_CHUNKS_QUEUED: usize = 4;
+
+/// After the shutdown deadline, how long aborted sends get to wind down.
+const ABORT_GRACE: Duration = Duration::from_millis(500);
+
+struct FlowHandle {
+    name: String,
+    counters: Arc<FlowCounters>,
+    emit_internal_metrics: bool,
+}
+
+/// Runs every flow until `stop` is cancelled, then sends what was read (within
+/// `shutdownTimeoutMillis`) and returns.
+pub async fn run(plan: AgentPlan, clients: Clients, stop: CancellationToken) {
+    let started = Instant::now();
+    info!("Agent: Starting up...");
+    for notice in &plan.warnings {
+        warn!(
+            "{}: {}: {}",
+            notice.file.display(),
+            notice.key,
+            notice.message
+        );
+    }
+    for notice in &plan.not_supported {
+        warn!(
+            "{}: {}: {}",
+            notice.file.display(),
+            notice.key,
+            notice.message
+        );
+    }
+    if plan.cloudwatch.emit_metrics {
+        warn!("cloudwatch.emitMetrics: CloudWatch metrics are not published by this build yet; the progress lines in this log carry the same counts.");
+    }
+    warn!("Checkpoints are not stored by this build yet: after a restart each file starts from initialPosition.");
+    info!(
+        "Agent: using region {} for every AWS client.",
+        clients.region
+    );
+
+    let tasks = TaskTracker::new();
+    let read_stop = CancellationToken::new();
+    let abort = CancellationToken::new();
+    let global = Arc::new(Semaphore::new(plan.max_sending_threads.max(1)));
+    let mut flows = Vec::new();
+    for flow in &plan.flows {
+        info!("Agent: Starting tailer for file {}", flow.id);
+        match start_flow(flow, &clients, &tasks, &read_stop, &abort, &global) {
+            Ok(handle) => flows.push(handle),
+            Err(e) => error!("Agent: cannot start flow {}: {e}", flow.id),
+        }
+    }
+    tasks.close();
+    info!(
+        "Agent: Startup completed in {} ms.",
+        started.elapsed().as_millis()
+    );
+
+    let mut status =
+        tokio::time::interval_at(Instant::now() + plan.status_period, plan.status_period);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = status.tick() => report(&flows, started, plan.log_emit_internal_metrics),
+        }
+    }
+
+    let stopping = Instant::now();
+    info!("Agent: Shutting down...");
+    read_stop.cancel();
+    if tokio::time::timeout(plan.shutdown_timeout, tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            "Agent: records still unsent after shutdownTimeoutMillis ({} ms); they were not checkpointed and will be sent again after restart.",
+            plan.shutdown_timeout.as_millis()
+        );
+        abort.cancel();
+        let _ = tokio::time::timeout(ABORT_GRACE, tasks.wait()).await;
+    }
+    report(&flows, started, plan.log_emit_internal_metrics);
+    info!(
+        "Agent: Shut down completed in {} ms. Uptime: {} ms",
+        stopping.elapsed().as_millis(),
+        started.elapsed().as_millis()
+    );
+}
+
+fn start_flow(
+    flow: &FlowPlan,
+    clients: &Clients,
+    tasks: &TaskTracker,
+    read_stop: &CancellationToken,
+    abort: &CancellationToken,
+    global: &Arc<Semaphore>,
+) -> Result<FlowHandle, String> {
+    let flow = Arc::new(flow.clone());
+    let name = format!("FileTailer[{}]", flow.id);
+    let counters = Arc::new(FlowCounters::default());
+    let acks = AckTracker::default();
+    let matcher = PathMatcher::new(&flow.file_pattern).map_err(|e| e.to_string())?;
+
+    let (record_tx, record_rx) = mpsc::channel(RECORD_CHUNKS_QUEUED);
+    let (batch_tx, batch_rx) = mpsc::channel(flow.publish_queue_capacity.max(1));
+    let overhead = match flow.destination {
+        Destination::Kinesis { .. } => KINESIS_KEY_RESERVE,
+        Destination::Firehose { .. } => 0,
+    };
+    let builder = BatchBuilder::new(
+        flow.max_buffer_records,
+        flow.max_buffer_bytes,
+        overhead,
+        flow.max_buffer_age,
+    );
+    let ctx = Arc::new(SendContext::new(
+        name.clone(),
+        counters.clone(),
+        acks.clone(),
+        Backoff::new(flow.retry_initial_backoff, flow.retry_max_backoff),
+        global.clone(),
+        abort.clone(),
+    ));
+
+    let tailer = Tailer::new(
+        flow.clone(),
+        matcher,
+        counters.clone(),
+        acks.clone(),
+        record_tx,
+    );
+    tasks.spawn(tailer.run(read_stop.clone()));
+    tasks.spawn(run_batcher(builder, record_rx, batch_tx, acks));
+    match &flow.destination {
+        Destination::Kinesis {
+            stream,
+            partition_key,
+        } => {
+            let put = KinesisPut::new(clients.kinesis.clone(), stream.clone(), *partition_key);
+            spawn_sender(tasks, put, batch_rx, ctx);
+        }
+        Destination::Firehose {
+            delivery_stream, ..
+        } => {
+            let put = FirehosePut::new(clients.firehose.clone(), delivery_stream.clone());
+            spawn_sender(tasks, put, batch_rx, ctx);
+        }
+    }
+    Ok(FlowHandle {
+        name,
+        counters,
+        emit_internal_metrics: flow.log_emit_internal_metrics,
+    })
+}
+
+fn spawn_sender<P: PutBatch>(
+    tasks: &TaskTracker,
+    put: P,
+    queue: mpsc::Receiver<crate::sink::batcher::Batch>,
+    ctx: Arc<SendContext>,
+) {
+    tasks.spawn(run_sender(Arc::new(put), queue, ctx));
+}
+
+fn snapshot(c: &FlowCounters) -> Progress {
+    Progress {
+        records_parsed: FlowCounters::get(&c.records_parsed),
+        bytes_parsed: FlowCounters::get(&c.bytes_parsed),
+        records_transformed: 0,
+        records_skipped: 0,
+        records_sent: FlowCounters::get(&c.records_sent),
+        bytes_behind: FlowCounters::get(&c.bytes_behind),
+        files_behind: FlowCounters::get(&c.files_behind),
+    }
+}
+
+/// The Java agent's progress lines: each tailer, then the agent.
+fn report(flows: &[FlowHandle], started: Instant, agent_internal: bool) {
+    let mut total = Progress::default();
+    for flow in flows {
+        let p = snapshot(&flow.counters);
+        info!("{}", progress::tailer_progress(&flow.name, &p));
+        let subject = format!("{}: Tailer", flow.name);
+        log_at(progress::behind(
+            &subject,
+            &p,
+            agent_internal || flow.emit_internal_metrics,
+        ));
+        total.records_parsed += p.records_parsed;
+        total.bytes_parsed += p.bytes_parsed;
+        total.records_sent += p.records_sent;
+        total.bytes_behind += p.bytes_behind;
+        total.files_behind += p.files_behind;
+    }
+    info!(
+        "{}",
+        progress::agent_progress(&total, started.elapsed().as_millis())
+    );
+    log_at(progress::behind("Agent: Tailing", &total, agent_internal));
+}
+
+fn log_at(line: Option<(tracing::Level, String)>) {
+    match line {
+        Some((tracing::Level::WARN, text)) => warn!("{text}"),
+        Some((tracing::Level::INFO, text)) => info!("{text}"),
+        Some((_, text)) => tracing::debug!("{text}"),
+        None => {}
+    }
+}

@@ -1,0 +1,97 @@
+//! Kinesis Data Firehose `PutRecordBatch` behind [`PutBatch`].
+//!
+//! Owns: building the request and reading failed records out of the answer.
+
+use aws_sdk_firehose::primitives::Blob;
+use aws_sdk_firehose::types::{PutRecordBatchResponseEntry, Record};
+use bytes::Bytes;
+
+use super::{classify, ErrorKind, PutBatch, RecordFailure, SendError};
+
+pub struct FirehosePut {
+    client: aws_sdk_firehose::Client,
+    delivery_stream: String,
+}
+
+impl FirehosePut {
+    pub fn new(client: aws_sdk_firehose::Client, delivery_stream: String) -> Self {
+        FirehosePut {
+            client,
+            delivery_stream,
+        }
+    }
+}
+
+impl PutBatch for FirehosePut {
+    async fn put(&self, records: &[Bytes]) -> Result<Vec<RecordFailure>, SendError> {
+        let mut entries = Vec::with_capacity(records.len());
+        for data in records {
+            let record = Record::builder()
+                .data(Blob::new(data.to_vec()))
+                .build()
+                .map_err(|e| SendError {
+                    kind: ErrorKind::Fatal,
+                    code: "InvalidRequest".into(),
+                    message: e.to_string(),
+                    fix: None,
+                })?;
+            entries.push(record);
+        }
+        let answer = self
+            .client
+            .put_record_batch()
+            .delivery_stream_name(&self.delivery_stream)
+            .set_records(Some(entries))
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    &e,
+                    &format!("Firehose delivery stream '{}'", self.delivery_stream),
+                )
+            })?;
+        Ok(failed_records(answer.request_responses()))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "Firehose delivery stream '{}' (PutRecordBatch)",
+            self.delivery_stream
+        )
+    }
+}
+
+/// The records of a `PutRecordBatch` answer that carry an error code.
+pub fn failed_records(entries: &[PutRecordBatchResponseEntry]) -> Vec<RecordFailure> {
+    entries
+        .iter()
+        .enumerate()
+        .filter_map(|(index, e)| {
+            e.error_code().map(|code| RecordFailure {
+                index,
+                code: code.to_string(),
+                message: e.error_message().unwrap_or_default().to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_indices_come_from_error_codes() {
+        let ok = PutRecordBatchResponseEntry::builder()
+            .record_id("a")
+            .build();
+        let bad = PutRecordBatchResponseEntry::builder()
+            .error_code("ServiceUnavailableException")
+            .error_message("Slow down.")
+            .build();
+        let failed = failed_records(&[bad, ok]);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].index, 0);
+        assert_eq!(failed[0].code, "ServiceUnavailableException");
+    }
+}

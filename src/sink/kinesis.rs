@@ -1,0 +1,132 @@
+//! Kinesis Data Streams `PutRecords` behind [`PutBatch`].
+//!
+//! Owns: building the request (stream name, not ARN: kinesalite needs the name, and the Java
+//! agent sends the name too), partition keys, and reading failed records out of the answer.
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, PutRecordsResultEntry};
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use rand::Rng;
+
+use super::{classify, ErrorKind, PutBatch, RecordFailure, SendError};
+use crate::config::PartitionKeyOption;
+
+pub struct KinesisPut {
+    client: aws_sdk_kinesis::Client,
+    stream: String,
+    keys: PartitionKeyOption,
+}
+
+impl KinesisPut {
+    pub fn new(client: aws_sdk_kinesis::Client, stream: String, keys: PartitionKeyOption) -> Self {
+        KinesisPut {
+            client,
+            stream,
+            keys,
+        }
+    }
+}
+
+impl PutBatch for KinesisPut {
+    async fn put(&self, records: &[Bytes]) -> Result<Vec<RecordFailure>, SendError> {
+        let mut entries = Vec::with_capacity(records.len());
+        for data in records {
+            let entry = PutRecordsRequestEntry::builder()
+                .data(Blob::new(data.to_vec()))
+                .partition_key(partition_key(self.keys, data))
+                .build()
+                .map_err(|e| SendError {
+                    kind: ErrorKind::Fatal,
+                    code: "InvalidRequest".into(),
+                    message: e.to_string(),
+                    fix: None,
+                })?;
+            entries.push(entry);
+        }
+        let answer = self
+            .client
+            .put_records()
+            .stream_name(&self.stream)
+            .set_records(Some(entries))
+            .send()
+            .await
+            .map_err(|e| classify(&e, &format!("Kinesis stream '{}'", self.stream)))?;
+        Ok(failed_records(answer.records()))
+    }
+
+    fn describe(&self) -> String {
+        format!("Kinesis stream '{}' (PutRecords)", self.stream)
+    }
+}
+
+/// The records of a `PutRecords` answer that carry an error code.
+pub fn failed_records(entries: &[PutRecordsResultEntry]) -> Vec<RecordFailure> {
+    entries
+        .iter()
+        .enumerate()
+        .filter_map(|(index, e)| {
+            e.error_code().map(|code| RecordFailure {
+                index,
+                code: code.to_string(),
+                message: e.error_message().unwrap_or_default().to_string(),
+            })
+        })
+        .collect()
+}
+
+/// `RANDOM`: a uniform number in [0, 1 000 000) written as a decimal, like the Java agent's
+/// `Double.toString(nextDouble(1000000))` (here with 6 decimals, so at most 13 characters).
+/// `DETERMINISTIC`: the hex MD5 of the record's bytes. The Java agent hashes its whole read
+/// buffer by accident (reference 5.3), so its keys differ; ours depend on the record alone.
+pub fn partition_key(option: PartitionKeyOption, data: &[u8]) -> String {
+    match option {
+        PartitionKeyOption::Random => {
+            let x: f64 = rand::rng().random_range(0.0..1_000_000.0);
+            format!("{x:.6}")
+        }
+        PartitionKeyOption::Deterministic => {
+            let digest = Md5::digest(data);
+            digest.iter().map(|b| format!("{b:02x}")).collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_indices_come_from_error_codes() {
+        let ok = PutRecordsResultEntry::builder()
+            .sequence_number("1")
+            .shard_id("shardId-0")
+            .build();
+        let bad = PutRecordsResultEntry::builder()
+            .error_code("ProvisionedThroughputExceededException")
+            .error_message("Rate exceeded")
+            .build();
+        let failed = failed_records(&[ok.clone(), bad.clone(), ok, bad]);
+        assert_eq!(
+            failed.iter().map(|f| f.index).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
+        assert_eq!(failed[0].code, "ProvisionedThroughputExceededException");
+        assert_eq!(failed[0].message, "Rate exceeded");
+    }
+
+    #[test]
+    fn partition_keys() {
+        let k = partition_key(PartitionKeyOption::Deterministic, b"hello\n");
+        assert_eq!(k, "b1946ac92492d2347c6235b4d2611184");
+        for _ in 0..1000 {
+            let k = partition_key(PartitionKeyOption::Random, b"x");
+            assert!(
+                k.len() <= crate::tail::KINESIS_KEY_RESERVE && !k.is_empty(),
+                "{k}"
+            );
+            let v: f64 = k.parse().expect("a number");
+            assert!((0.0..1_000_000.0).contains(&v));
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Tailing: every file matching a flow's pattern, read to records, handed to the batcher.
+//!
+//! Owns: the per-flow loop that rescans the pattern, follows files by identity across renames,
+//! reads each tracked file in turn (fairly, a bounded amount per turn), and lets go of a file only
+//! after reading it to its end through the handle already held. Files are read with blocking
+//! calls inside the task: regular-file reads from the page cache are short, and `tokio::fs`
+//! would add a thread hop per read.
+
+pub mod file;
+pub mod identity;
+pub mod splitter;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::checkpoint::AckTracker;
+use crate::config::{FlowPlan, InitialPosition};
+use crate::discovery::watch::{DirWatcher, Hints};
+use crate::discovery::PathMatcher;
+use crate::metrics::FlowCounters;
+use crate::record::{FileRef, Record};
+use file::{StartAt, TailedFile};
+use identity::FileId;
+
+/// Bytes read from one file per turn before moving to the next file.
+const READ_BUDGET_PER_TURN: usize = 1024 * 1024;
+
+/// With a working filesystem watch, how often to look anyway when no event came.
+const IDLE_POLL_WITH_WATCH: Duration = Duration::from_secs(1);
+
+/// How often the same problem with the same path is logged again.
+const COMPLAINT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Largest partition key we generate (an MD5 in hex); Kinesis counts the key in the record size.
+pub const KINESIS_KEY_RESERVE: usize = 32;
+
+pub struct Tailer {
+    name: String,
+    flow: Arc<FlowPlan>,
+    matcher: PathMatcher,
+    hints: Arc<Hints>,
+    watcher: Option<DirWatcher>,
+    files: Vec<TailedFile>,
+    next_ref: u64,
+    /// Where files found at start resume (from checkpoints); empty when there are none.
+    resume: HashMap<FileId, u64>,
+    first_scan: bool,
+    last_scan: Option<Instant>,
+    complaints: HashMap<PathBuf, Instant>,
+    counters: Arc<FlowCounters>,
+    acks: AckTracker,
+    out: mpsc::Sender<Vec<Record>>,
+}
+
+impl Tailer {
+    pub fn new(
+        flow: Arc<FlowPlan>,
+        matcher: PathMatcher,
+        counters: Arc<FlowCounters>,
+        acks: AckTracker,
+        out: mpsc::Sender<Vec<Record>>,
+    ) -> Tailer {
+        Tailer {
+            name: format!("FileTailer[{}]", flow.id),
+            flow,
+            matcher,
+            hints: Arc::new(Hints::default()),
+            watcher: None,
+            files: Vec::new(),
+            next_ref: 0,
+            resume: HashMap::new(),
+            first_scan: true,
+            last_scan: None,
+            complaints: HashMap::new(),
+            counters,
+            acks,
+            out,
+        }
+    }
+
+    /// Max bytes of one record's data.
+    fn max_record(&self) -> usize {
+        match self.flow.destination {
+            crate::config::Destination::Kinesis { .. } => {
+                self.flow.max_record_bytes() - KINESIS_KEY_RESERVE
+            }
+            crate::config::Destination::Firehose { .. } => self.flow.max_record_bytes(),
+        }
+    }
+
+    /// Runs until `shutdown`, then returns; dropping `out` tells the batcher no more records come.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            self.ensure_watch();
+            let due = self
+                .last_scan
+                .is_none_or(|t| t.elapsed() >= self.flow.max_time_between_rescans);
+            if self.hints.take_rescan() || due {
+                self.rescan();
+            }
+            let read = tokio::select! {
+                read = self.read_pass() => read,
+                _ = shutdown.cancelled() => break,
+            };
+            self.update_gauges();
+            if read == 0 {
+                let idle = if self.watcher.is_some() {
+                    IDLE_POLL_WITH_WATCH
+                } else {
+                    self.flow.min_time_between_file_polls
+                };
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = self.hints.wake.notified() => {}
+                    _ = tokio::time::sleep(idle) => {}
+                }
+            } else {
+                // Let other tasks run between large reads.
+                tokio::task::yield_now().await;
+            }
+        }
+        debug!("{}: stopped reading", self.name);
+    }
+
+    fn ensure_watch(&mut self) {
+        if self.watcher.is_some() {
+            return;
+        }
+        let dir = self.matcher.base_dir();
+        if let Ok(w) = DirWatcher::start(dir, self.matcher.is_recursive(), self.hints.clone()) {
+            self.watcher = Some(w);
+            // Anything created before the watch started is only seen by a scan.
+            self.hints
+                .rescan
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// Lists the pattern and reconciles the tracked files with it.
+    fn rescan(&mut self) {
+        let scan = self.matcher.scan();
+        self.last_scan = Some(Instant::now());
+        for (path, err) in &scan.errors {
+            let msg = if err.kind() == std::io::ErrorKind::PermissionDenied {
+                format!(
+                    "{}: cannot list {}: permission denied for {}. Fix: give that user execute (and read, to list) permission on every directory down to the logs, e.g. `setfacl -m u:<user>:rx {}`.",
+                    self.name,
+                    path.display(),
+                    crate::sys::current_user(),
+                    path.display()
+                )
+            } else {
+                format!("{}: cannot list {}: {err}", self.name, path.display())
+            };
+            self.complain(path, msg);
+        }
+        for dir in &scan.directories {
+            let msg = format!(
+                "{}: {} matches the file pattern but is a directory; skipped.",
+                self.name,
+                dir.display()
+            );
+            self.complain(dir, msg);
+        }
+        for f in &mut self.files {
+            f.gone = true;
+        }
+        let first_scan = std::mem::replace(&mut self.first_scan, false);
+        for (path, meta) in scan.files {
+            let id = FileId::of(&meta);
+            if let Some(f) = self.files.iter_mut().find(|f| f.id == id) {
+                if f.path != path {
+                    info!(
+                        "{}: {} was renamed to {}; still reading it.",
+                        self.name,
+                        f.path.display(),
+                        path.display()
+                    );
+                    f.path = path;
+                }
+                f.gone = false;
+                continue;
+            }
+            let start = if let Some(&offset) = self.resume.get(&id) {
+                StartAt::Offset(offset)
+            } else if first_scan && self.flow.initial_position == InitialPosition::EndOfFile {
+                StartAt::EndOfFile
+            } else {
+                // START_OF_FILE, and every file that appears after start, is read from the beginning.
+                StartAt::Offset(0)
+            };
+            let file_ref = FileRef(self.next_ref);
+            match TailedFile::open(
+                &path,
+                file_ref,
+                start,
+                self.max_record(),
+                &self.flow.truncated_record_terminator,
+            ) {
+                Ok(f) => {
+                    self.next_ref += 1;
+                    info!(
+                        "{}: Opening {} for parsing at offset {}.",
+                        self.name,
+                        path.display(),
+                        f.offset()
+                    );
+                    self.acks.start(file_ref, f.offset());
+                    self.complaints.remove(&path);
+                    self.files.push(f);
+                }
+                Err(e) => {
+                    let msg = open_error_message(&self.name, &path, &e);
+                    self.complain(&path, msg);
+                }
+            }
+        }
+    }
+
+    /// One turn over every tracked file. Returns the bytes read.
+    async fn read_pass(&mut self) -> u64 {
+        let mut total = 0;
+        let mut i = 0;
+        let max_record = self.max_record();
+        while i < self.files.len() {
+            let mut pieces = Vec::new();
+            let f = &mut self.files[i];
+            let outcome = match f.read(READ_BUDGET_PER_TURN, &mut pieces) {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    error!(
+                        "{}: error reading {}: {e}; will retry.",
+                        self.name,
+                        f.path.display()
+                    );
+                    i += 1;
+                    continue;
+                }
+            };
+            if let Some(from) = outcome.truncated_from {
+                warn!(
+                    "{}: {} was truncated (it had {} bytes read); reading it again from the start.",
+                    self.name,
+                    f.path.display(),
+                    from
+                );
+            }
+            total += outcome.bytes;
+            let file_ref = f.file_ref;
+            let done = f.gone && outcome.at_eof;
+            if done {
+                info!(
+                    "{}: finished {} (no longer matches the pattern); closing it at offset {}.",
+                    self.name,
+                    f.path.display(),
+                    f.offset()
+                );
+            }
+            if !pieces.is_empty() {
+                FlowCounters::add(&self.counters.bytes_parsed, outcome.bytes);
+                FlowCounters::add(&self.counters.records_parsed, pieces.len() as u64);
+                let truncated = pieces.iter().filter(|p| p.truncated).count() as u64;
+                if truncated > 0 {
+                    FlowCounters::add(&self.counters.records_truncated, truncated);
+                    warn!("{}: Truncated {truncated} record(s) in {}, because they exceeded the max record size: {max_record}", self.name, f.path.display());
+                }
+                let records = pieces
+                    .into_iter()
+                    .map(|p| Record {
+                        data: p.data,
+                        file: file_ref,
+                        end_offset: p.end_offset,
+                    })
+                    .collect();
+                if self.out.send(records).await.is_err() {
+                    return total; // the pipeline is shutting down
+                }
+            } else {
+                FlowCounters::add(&self.counters.bytes_parsed, outcome.bytes);
+            }
+            if done {
+                self.files.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        total
+    }
+
+    fn update_gauges(&self) {
+        let behind: u64 = self.files.iter().map(|f| f.behind()).sum();
+        let lagging = self.files.iter().filter(|f| f.behind() > 0).count() as u64;
+        FlowCounters::set(&self.counters.bytes_behind, behind);
+        FlowCounters::set(&self.counters.files_behind, lagging.saturating_sub(1));
+    }
+
+    /// Logs `msg` at ERROR, at most once per [`COMPLAINT_INTERVAL`] for the same path.
+    fn complain(&mut self, path: &std::path::Path, msg: String) {
+        let now = Instant::now();
+        let last = self.complaints.get(path);
+        if last.is_none_or(|t| now.duration_since(*t) >= COMPLAINT_INTERVAL) {
+            error!("{msg}");
+            self.complaints.insert(path.to_path_buf(), now);
+        }
+    }
+}
+
+fn open_error_message(tailer: &str, path: &std::path::Path, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        format!(
+            "{tailer}: cannot read {}: permission denied for {}. Fix: let that user read the file and enter every directory above it (e.g. `setfacl -m u:<user>:r {}` and `setfacl -m u:<user>:x` on each parent directory), or add the user to the file's group. Other files keep shipping; this one is retried every minute.",
+            path.display(),
+            crate::sys::current_user(),
+            path.display()
+        )
+    } else {
+        format!("{tailer}: cannot open {}: {e}; will retry.", path.display())
+    }
+}
