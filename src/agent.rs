@@ -14,8 +14,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::aws::Clients;
+use crate::checkpoint::resume::Stored;
+use crate::checkpoint::store::{import_java_database, CheckpointStore, StoreError};
+use crate::checkpoint::writer::{run_writer, FlowCheckpoints};
 use crate::checkpoint::AckTracker;
-use crate::config::{AgentPlan, Destination, FlowPlan};
+use crate::config::{AgentPlan, Destination, FlowPlan, JAVA_CHECKPOINT_FILE};
 use crate::discovery::PathMatcher;
 use crate::metrics::progress::{self, Progress};
 use crate::metrics::FlowCounters;
@@ -40,9 +43,33 @@ struct FlowHandle {
     emit_internal_metrics: bool,
 }
 
+/// The checkpoint database, opened (and the Java agent's imported) before any flow starts.
+pub struct Checkpoints {
+    store: CheckpointStore,
+}
+
+/// Opens the checkpoint database. When ours does not exist yet, the default path is in use and
+/// a Java agent's database exists, its positions are imported once, so switching agents
+/// neither resends nor skips.
+pub fn open_checkpoints(plan: &AgentPlan) -> Result<Checkpoints, StoreError> {
+    let java = std::path::Path::new(JAVA_CHECKPOINT_FILE);
+    if plan.checkpoint_file_is_default && !plan.checkpoint_file.exists() && java.exists() {
+        if let Some(n) = import_java_database(java, &plan.checkpoint_file)? {
+            info!(
+                "Imported {n} checkpoint(s) from the Java agent's database {} into {}.",
+                java.display(),
+                plan.checkpoint_file.display()
+            );
+        }
+    }
+    let (store, deleted) = CheckpointStore::open(&plan.checkpoint_file, plan.checkpoint_ttl_days)?;
+    info!("Deleted {deleted} old checkpoints.");
+    Ok(Checkpoints { store })
+}
+
 /// Runs every flow until `stop` is cancelled, then sends what was read (within
-/// `shutdownTimeoutMillis`) and returns.
-pub async fn run(plan: AgentPlan, clients: Clients, stop: CancellationToken) {
+/// `shutdownTimeoutMillis`), saves the final checkpoints and returns.
+pub async fn run(plan: AgentPlan, clients: Clients, checkpoints: Checkpoints, stop: CancellationToken) {
     let started = Instant::now();
     info!("Agent: Starting up...");
     for notice in &plan.warnings {
@@ -64,7 +91,6 @@ pub async fn run(plan: AgentPlan, clients: Clients, stop: CancellationToken) {
     if plan.cloudwatch.emit_metrics {
         warn!("cloudwatch.emitMetrics: CloudWatch metrics are not published by this build yet; the progress lines in this log carry the same counts.");
     }
-    warn!("Checkpoints are not stored by this build yet: after a restart each file starts from initialPosition.");
     info!(
         "Agent: using region {} for every AWS client.",
         clients.region
@@ -75,14 +101,36 @@ pub async fn run(plan: AgentPlan, clients: Clients, stop: CancellationToken) {
     let abort = CancellationToken::new();
     let global = Arc::new(Semaphore::new(plan.max_sending_threads.max(1)));
     let mut flows = Vec::new();
+    let mut saved = Vec::new();
     for flow in &plan.flows {
         info!("Agent: Starting tailer for file {}", flow.id);
-        match start_flow(flow, &clients, &tasks, &read_stop, &abort, &global) {
-            Ok(handle) => flows.push(handle),
+        let stored = match checkpoints.store.load(&flow.id) {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|r| Stored {
+                    file_id: r.file_id,
+                    offset: r.offset,
+                    fingerprint: r.fingerprint,
+                    last_modified_ms: r.last_modified_ms,
+                })
+                .collect(),
+            Err(e) => {
+                error!("Agent: cannot read the checkpoints of {}: {e}; starting it as if it had none.", flow.id);
+                Vec::new()
+            }
+        };
+        let acks = AckTracker::default();
+        match start_flow(flow, &clients, &tasks, &read_stop, &abort, &global, acks.clone(), stored) {
+            Ok(handle) => {
+                flows.push(handle);
+                saved.push(FlowCheckpoints { flow_id: flow.id.clone(), acks });
+            }
             Err(e) => error!("Agent: cannot start flow {}: {e}", flow.id),
         }
     }
     tasks.close();
+    let writer_stop = CancellationToken::new();
+    let writer = tokio::spawn(run_writer(checkpoints.store, saved, writer_stop.clone()));
     info!(
         "Agent: Startup completed in {} ms.",
         started.elapsed().as_millis()
@@ -111,6 +159,10 @@ pub async fn run(plan: AgentPlan, clients: Clients, stop: CancellationToken) {
         abort.cancel();
         let _ = tokio::time::timeout(ABORT_GRACE, tasks.wait()).await;
     }
+    writer_stop.cancel();
+    if let Err(e) = writer.await {
+        error!("Agent: the checkpoint writer failed: {e}");
+    }
     report(&flows, started, plan.log_emit_internal_metrics);
     info!(
         "Agent: Shut down completed in {} ms. Uptime: {} ms",
@@ -119,6 +171,7 @@ pub async fn run(plan: AgentPlan, clients: Clients, stop: CancellationToken) {
     );
 }
 
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename the list
 fn start_flow(
     flow: &FlowPlan,
     clients: &Clients,
@@ -126,11 +179,12 @@ fn start_flow(
     read_stop: &CancellationToken,
     abort: &CancellationToken,
     global: &Arc<Semaphore>,
+    acks: AckTracker,
+    stored: Vec<Stored>,
 ) -> Result<FlowHandle, String> {
     let flow = Arc::new(flow.clone());
     let name = format!("FileTailer[{}]", flow.id);
     let counters = Arc::new(FlowCounters::default());
-    let acks = AckTracker::default();
     let matcher = PathMatcher::new(&flow.file_pattern).map_err(|e| e.to_string())?;
 
     let (record_tx, record_rx) = mpsc::channel(RECORD_CHUNKS_QUEUED);
@@ -160,6 +214,7 @@ fn start_flow(
         counters.clone(),
         acks.clone(),
         record_tx,
+        stored,
     );
     tasks.spawn(tailer.run(read_stop.clone()));
     tasks.spawn(run_batcher(builder, record_rx, batch_tx, acks));

@@ -96,6 +96,14 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        let checkpoints = match agent::open_checkpoints(&plan) {
+            Ok(c) => c,
+            Err(e) => {
+                error!("Failed to create or connect to the checkpoint database: {e}");
+                eprintln!("aws-kinesis-agent: failed to create or connect to the checkpoint database: {e}");
+                return ExitCode::from(1);
+            }
+        };
         let stop = CancellationToken::new();
         let signals = stop.clone();
         tokio::spawn(async move {
@@ -105,7 +113,7 @@ fn main() -> ExitCode {
             }
             signals.cancel();
         });
-        agent::run(plan, clients, stop).await;
+        agent::run(plan, clients, checkpoints, stop).await;
         ExitCode::SUCCESS
     })
 }

@@ -1,52 +1,123 @@
-//! Acknowledgements to checkpoints: the in-order watermark of each file.
+//! Acknowledgements to durable checkpoints.
 //!
-//! Owns: [`watermark`] (which offsets are safe) and [`AckTracker`], the handle the batcher
-//! registers batches with and the sender acknowledges them through. Durable storage of the
-//! watermarks (SQLite, the Java agent's table) is not in this build yet: a restart starts from
-//! `initialPosition`.
+//! Owns: [`watermark`] (which offsets are safe to store), [`AckTracker`] (the handle the
+//! tailer describes files through, the batcher registers batches with and the sender
+//! acknowledges them through), [`resume`] (where a file starts given the stored checkpoints),
+//! [`store`] (the SQLite database in the Java agent's format) and [`writer`] (the task that
+//! saves moved watermarks about once a second).
 
+pub mod resume;
+pub mod store;
 pub mod watermark;
+pub mod writer;
 
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::record::FileRef;
+use crate::tail::identity::FileId;
 pub use watermark::{BatchSeq, Watermarks};
 
-/// Shared by one flow's batcher (register) and sender (acknowledge).
+/// What a checkpoint row says about a file besides its offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    pub path: PathBuf,
+    pub id: FileId,
+    /// Content check of the file's first bytes; see [`crate::tail::fingerprint`].
+    pub fingerprint: String,
+    pub size: u64,
+    pub mtime_ms: i64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    marks: Watermarks,
+    files: HashMap<FileRef, FileInfo>,
+    /// Files whose watermark moved since the last save.
+    dirty: BTreeSet<FileRef>,
+}
+
+/// One flow's acknowledgement state, shared by its tailer, batcher, sender and the
+/// checkpoint writer.
 #[derive(Debug, Clone, Default)]
 pub struct AckTracker {
-    inner: Arc<Mutex<Watermarks>>,
+    inner: Arc<Mutex<Inner>>,
 }
 
 impl AckTracker {
-    fn lock(&self) -> MutexGuard<'_, Watermarks> {
-        // A panic while holding this lock leaves only counters behind; keep going.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock leaves consistent maps behind; keep going.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn start(&self, file: FileRef, offset: u64) {
-        self.lock().start(file, offset);
+    /// The tailer starts tracking a file at `offset`.
+    pub fn start(&self, file: FileRef, offset: u64, info: FileInfo) {
+        let mut inner = self.lock();
+        inner.marks.start(file, offset);
+        inner.files.insert(file, info);
+    }
+
+    /// The tailer saw the file again (new name, size or fingerprint).
+    pub fn observe(&self, file: FileRef, info: FileInfo) {
+        self.lock().files.insert(file, info);
     }
 
     pub fn register(&self, batch: BatchSeq, ends: &[(FileRef, u64)]) {
-        self.lock().register(batch, ends);
+        self.lock().marks.register(batch, ends);
     }
 
     pub fn acknowledge(&self, batch: BatchSeq, files: &[FileRef]) -> Vec<(FileRef, u64)> {
-        self.lock().acknowledge(batch, files)
+        let mut inner = self.lock();
+        let moved = inner.marks.acknowledge(batch, files);
+        inner.dirty.extend(moved.iter().map(|(f, _)| *f));
+        moved
     }
 
     pub fn acked(&self, file: FileRef) -> Option<u64> {
-        self.lock().acked(file)
+        self.lock().marks.acked(file)
     }
 
     pub fn is_settled(&self, file: FileRef) -> bool {
-        self.lock().is_settled(file)
+        self.lock().marks.is_settled(file)
     }
 
-    pub fn forget(&self, file: FileRef) {
-        self.lock().forget(file);
+    /// Stops tracking a file the tailer let go of, once its last batch settled. Its checkpoint
+    /// row stays (until the TTL) so a restart does not read it again.
+    pub fn forget_if_settled(&self, file: FileRef) -> bool {
+        let mut inner = self.lock();
+        if !inner.marks.is_settled(file) || inner.dirty.contains(&file) {
+            return false;
+        }
+        inner.marks.forget(file);
+        inner.files.remove(&file);
+        true
+    }
+
+    /// The watermarks that moved since the last call, with what to store about their files.
+    pub fn take_dirty(&self) -> Vec<(FileRef, FileInfo, u64)> {
+        let mut inner = self.lock();
+        let dirty = std::mem::take(&mut inner.dirty);
+        dirty
+            .into_iter()
+            .filter_map(|f| {
+                let offset = inner.marks.acked(f)?;
+                let info = inner.files.get(&f)?.clone();
+                Some((f, info, offset))
+            })
+            .collect()
+    }
+
+    /// Puts back watermarks whose save failed, to be saved next time.
+    pub fn restore_dirty(&self, files: impl IntoIterator<Item = FileRef>) {
+        self.lock().dirty.extend(files);
+    }
+
+    /// Bytes read but not yet acknowledged, over all tracked files, given each file's read offset.
+    pub fn unacknowledged(&self, read: impl IntoIterator<Item = (FileRef, u64)>) -> u64 {
+        let inner = self.lock();
+        read.into_iter()
+            .map(|(f, offset)| offset.saturating_sub(inner.marks.acked(f).unwrap_or(offset)))
+            .sum()
     }
 }

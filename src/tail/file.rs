@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
 
+use super::fingerprint::{self, FINGERPRINT_BYTES};
 use super::identity::FileId;
 use super::splitter::{LineSplitter, Piece};
+use crate::checkpoint::FileInfo;
 use crate::record::FileRef;
 
 /// Bytes read per `read` call. Large blocks keep syscalls per record low; records are slices of
@@ -39,6 +41,10 @@ pub struct TailedFile {
     pub path: PathBuf,
     /// Last known size.
     pub size: u64,
+    /// Last known modification time, ms since the epoch.
+    pub mtime_ms: i64,
+    /// Content check of the first bytes; grows with the file up to its full length.
+    pub fingerprint: String,
     /// Not matched by the last scan (deleted, moved away, renamed out of the pattern): read to
     /// the end through the open handle, then let go.
     pub gone: bool,
@@ -59,6 +65,7 @@ impl TailedFile {
         let mut file = File::open(path)?;
         let meta = file.metadata()?;
         let size = meta.len();
+        let fingerprint = fingerprint::of(&file, size)?;
         let offset = match start {
             StartAt::Offset(o) => o.min(size),
             StartAt::EndOfFile => last_line_boundary(&mut file, size)?,
@@ -69,11 +76,29 @@ impl TailedFile {
             id: FileId::of(&meta),
             path: path.to_path_buf(),
             size,
+            mtime_ms: mtime_ms(&meta),
+            fingerprint,
             gone: false,
             file,
             splitter: LineSplitter::new(max_record, terminator, offset),
             buf: BytesMut::new(),
         })
+    }
+
+    /// What a checkpoint stores about this file.
+    pub fn info(&self) -> FileInfo {
+        FileInfo {
+            path: self.path.clone(),
+            id: self.id,
+            fingerprint: self.fingerprint.clone(),
+            size: self.size,
+            mtime_ms: self.mtime_ms,
+        }
+    }
+
+    /// The open handle (for content checks).
+    pub fn handle(&self) -> &File {
+        &self.file
     }
 
     /// Offset of the first byte not yet in a record.
@@ -89,7 +114,9 @@ impl TailedFile {
     /// Reads at most `budget` bytes and splits them; complete records go to `out`.
     pub fn read(&mut self, budget: usize, out: &mut Vec<Piece>) -> io::Result<ReadOutcome> {
         let mut outcome = ReadOutcome::default();
-        self.size = self.file.metadata().map(|m: Metadata| m.len())?;
+        let meta: Metadata = self.file.metadata()?;
+        self.size = meta.len();
+        self.mtime_ms = mtime_ms(&meta);
         let read_pos = self.offset() + self.buf.len() as u64;
         if self.size < read_pos {
             // Truncated in place (copytruncate or `> file`): what it holds now is new data.
@@ -97,6 +124,9 @@ impl TailedFile {
             self.file.seek(SeekFrom::Start(0))?;
             self.buf.clear();
             self.splitter = self.splitter.restarted_at(0);
+            self.fingerprint = fingerprint::of(&self.file, self.size)?;
+        } else if fingerprint::covered(&self.fingerprint).is_some_and(|n| n < FINGERPRINT_BYTES as u64 && n < self.size) {
+            self.fingerprint = fingerprint::of(&self.file, self.size)?;
         }
         while (outcome.bytes as usize) < budget {
             let want = READ_BLOCK.min(budget - outcome.bytes as usize);
@@ -129,6 +159,12 @@ pub enum StartAt {
     /// Just after the last complete line, so a partial last line is sent once completed
     /// (Java `END_OF_FILE`).
     EndOfFile,
+}
+
+/// Modification time in ms since the epoch.
+pub fn mtime_ms(meta: &Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000
 }
 
 fn last_line_boundary(file: &mut File, size: u64) -> io::Result<u64> {

@@ -7,11 +7,13 @@
 //! would add a thread hop per read.
 
 pub mod file;
+pub mod fingerprint;
 pub mod identity;
 pub mod splitter;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use crate::checkpoint::resume::{self, Found, Reason, Stored};
 use crate::checkpoint::AckTracker;
 use crate::config::{FlowPlan, InitialPosition};
 use crate::discovery::watch::{DirWatcher, Hints};
@@ -49,8 +52,10 @@ pub struct Tailer {
     watcher: Option<DirWatcher>,
     files: Vec<TailedFile>,
     next_ref: u64,
-    /// Where files found at start resume (from checkpoints); empty when there are none.
-    resume: HashMap<FileId, u64>,
+    /// The flow's stored checkpoints, used for the files found by the first scan.
+    stored: Vec<Stored>,
+    /// Files let go of whose last batches may still be in flight.
+    closed: Vec<FileRef>,
     first_scan: bool,
     last_scan: Option<Instant>,
     complaints: HashMap<PathBuf, Instant>,
@@ -66,6 +71,7 @@ impl Tailer {
         counters: Arc<FlowCounters>,
         acks: AckTracker,
         out: mpsc::Sender<Vec<Record>>,
+        stored: Vec<Stored>,
     ) -> Tailer {
         Tailer {
             name: format!("FileTailer[{}]", flow.id),
@@ -75,7 +81,8 @@ impl Tailer {
             watcher: None,
             files: Vec::new(),
             next_ref: 0,
-            resume: HashMap::new(),
+            stored,
+            closed: Vec::new(),
             first_scan: true,
             last_scan: None,
             complaints: HashMap::new(),
@@ -187,35 +194,31 @@ impl Tailer {
                         path.display()
                     );
                     f.path = path;
+                    self.acks.observe(f.file_ref, f.info());
                 }
                 f.gone = false;
                 continue;
             }
-            let start = if let Some(&offset) = self.resume.get(&id) {
-                StartAt::Offset(offset)
-            } else if first_scan && self.flow.initial_position == InitialPosition::EndOfFile {
-                StartAt::EndOfFile
+            let (start, reason) = if first_scan {
+                self.start_at_launch(&path, &meta, id)
             } else {
-                // START_OF_FILE, and every file that appears after start, is read from the beginning.
-                StartAt::Offset(0)
+                // Every file that appears after start is read from its beginning.
+                (StartAt::Offset(0), Reason::NewSinceLastRun)
             };
             let file_ref = FileRef(self.next_ref);
-            match TailedFile::open(
-                &path,
-                file_ref,
-                start,
-                self.max_record(),
-                &self.flow.truncated_record_terminator,
-            ) {
+            let max_record = self.max_record();
+            let terminator = &self.flow.truncated_record_terminator;
+            match TailedFile::open(&path, file_ref, start, max_record, terminator) {
                 Ok(f) => {
                     self.next_ref += 1;
                     info!(
-                        "{}: Opening {} for parsing at offset {}.",
+                        "{}: Opening {} for parsing at offset {} ({}).",
                         self.name,
                         path.display(),
-                        f.offset()
+                        f.offset(),
+                        self.explain(reason)
                     );
-                    self.acks.start(file_ref, f.offset());
+                    self.acks.start(file_ref, f.offset(), f.info());
                     self.complaints.remove(&path);
                     self.files.push(f);
                 }
@@ -227,8 +230,41 @@ impl Tailer {
         }
     }
 
+    /// Where a file found by the first scan starts, from the stored checkpoints.
+    fn start_at_launch(&self, path: &Path, meta: &Metadata, id: FileId) -> (StartAt, Reason) {
+        let found = Found {
+            file_id: id.to_string(),
+            size: meta.len(),
+            mtime_ms: file::mtime_ms(meta),
+        };
+        let fingerprint_like = |stored: &str| {
+            let f = std::fs::File::open(path).ok()?;
+            fingerprint::like(&f, stored)
+        };
+        resume::start_for(&self.stored, &found, self.flow.initial_position, fingerprint_like)
+    }
+
+    fn explain(&self, reason: Reason) -> &'static str {
+        match reason {
+            Reason::Checkpoint => "resuming from its checkpoint",
+            Reason::CheckpointDidNotMatch => {
+                "its checkpoint is for other content (inode reused or file shortened): reading all of it"
+            }
+            Reason::InitialPosition => match self.flow.initial_position {
+                InitialPosition::StartOfFile => "initialPosition START_OF_FILE",
+                InitialPosition::EndOfFile => "initialPosition END_OF_FILE",
+            },
+            Reason::NewSinceLastRun => "new file",
+            Reason::ShippedByJavaAgent => {
+                "older than the Java agent's checkpointed file, so already shipped by it"
+            }
+        }
+    }
+
     /// One turn over every tracked file. Returns the bytes read.
     async fn read_pass(&mut self) -> u64 {
+        let acks = &self.acks;
+        self.closed.retain(|f| !acks.forget_if_settled(*f));
         let mut total = 0;
         let mut i = 0;
         let max_record = self.max_record();
@@ -266,6 +302,9 @@ impl Tailer {
                     f.offset()
                 );
             }
+            if outcome.bytes > 0 || outcome.truncated_from.is_some() {
+                self.acks.observe(file_ref, f.info());
+            }
             if !pieces.is_empty() {
                 FlowCounters::add(&self.counters.bytes_parsed, outcome.bytes);
                 FlowCounters::add(&self.counters.records_parsed, pieces.len() as u64);
@@ -290,6 +329,7 @@ impl Tailer {
             }
             if done {
                 self.files.remove(i);
+                self.closed.push(file_ref);
             } else {
                 i += 1;
             }

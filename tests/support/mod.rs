@@ -18,6 +18,8 @@
 //! pipe), so even a killed `cargo test` leaves no server behind.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod agent;
+
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

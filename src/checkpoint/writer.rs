@@ -1,0 +1,96 @@
+//! The task that makes acknowledged watermarks durable: about once a second it collects every
+//! flow's moved watermarks and saves them in one transaction, and once more at shutdown.
+//!
+//! A failed save (full disk, read-only filesystem) is logged with the database path and
+//! retried on the next tick; sending goes on meanwhile, and nothing is lost: a checkpoint that
+//! was not saved only means more duplicates after a crash.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info};
+
+use super::store::{CheckpointRow, CheckpointStore};
+use super::AckTracker;
+
+/// How often moved watermarks are saved. One fsync a second bounds both the write cost and
+/// how much is sent again after a crash.
+pub const SAVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often a failing save is logged again.
+const REPEAT_FAILURE: Duration = Duration::from_secs(60);
+
+/// One flow as the writer sees it.
+pub struct FlowCheckpoints {
+    pub flow_id: String,
+    pub acks: AckTracker,
+}
+
+/// Saves until `stop`, then saves once more and returns.
+pub async fn run_writer(mut store: CheckpointStore, flows: Vec<FlowCheckpoints>, stop: CancellationToken) {
+    let mut failing_since: Option<Instant> = None;
+    let mut last_report: Option<Instant> = None;
+    loop {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(SAVE_INTERVAL) => false,
+            _ = stop.cancelled() => true,
+        };
+        // SQLite with a synchronous fsync blocks this worker for a few milliseconds once a
+        // second; not worth a thread hop.
+        match save_once(&mut store, &flows) {
+            Ok(0) => {}
+            Ok(n) => {
+                debug!("saved {n} checkpoint(s) to {}", store.path().display());
+                if failing_since.take().is_some() {
+                    info!("Checkpoints are being saved again to {}.", store.path().display());
+                }
+            }
+            Err(e) => {
+                failing_since.get_or_insert_with(Instant::now);
+                if last_report.is_none_or(|t| t.elapsed() >= REPEAT_FAILURE) || stopping {
+                    last_report = Some(Instant::now());
+                    error!(
+                        "Failed to save checkpoints to {}: {e}. Sending continues; the save is retried every second. Fix: free disk space or make the database writable by the agent's user.",
+                        store.path().display()
+                    );
+                }
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// Saves every flow's moved watermarks in one transaction. On failure they are put back.
+pub fn save_once(store: &mut CheckpointStore, flows: &[FlowCheckpoints]) -> Result<usize, super::store::StoreError> {
+    let mut rows = Vec::new();
+    let mut taken = Vec::new();
+    for flow in flows {
+        let dirty = flow.acks.take_dirty();
+        taken.push(dirty.iter().map(|(f, _, _)| *f).collect::<Vec<_>>());
+        rows.extend(dirty.into_iter().map(|(_, info, offset)| CheckpointRow {
+            flow: flow.flow_id.clone(),
+            path: info.path,
+            file_id: info.id.to_string(),
+            last_modified_ms: info.mtime_ms,
+            size: info.size as i64,
+            offset,
+            fingerprint: Some(info.fingerprint),
+            last_updated: String::new(),
+        }));
+    }
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    match store.save(&rows) {
+        Ok(()) => Ok(rows.len()),
+        Err(e) => {
+            for (flow, files) in flows.iter().zip(taken) {
+                flow.acks.restore_dirty(files);
+            }
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! A content check of a file's first bytes: `"<n>:<md5 hex of the first n bytes>"`, n at most
+//! [`FINGERPRINT_BYTES`]. Stored with checkpoints so a reused inode is not mistaken for the
+//! file it used to be.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use md5::{Digest, Md5};
+
+/// Bytes covered. Log lines start with time stamps, so 1 KiB tells files apart; reading it is
+/// one small positioned read.
+pub const FINGERPRINT_BYTES: usize = 1024;
+
+/// Fingerprint over the first `min(len, FINGERPRINT_BYTES)` bytes of `file`.
+pub fn of(file: &File, len: u64) -> io::Result<String> {
+    let n = (len as usize).min(FINGERPRINT_BYTES);
+    let mut head = vec![0; n];
+    let mut got = 0;
+    while got < n {
+        let read = file.read_at(&mut head[got..], got as u64)?;
+        if read == 0 {
+            break;
+        }
+        got += read;
+    }
+    head.truncate(got);
+    Ok(format_fingerprint(&head))
+}
+
+/// The byte count a stored fingerprint covers.
+pub fn covered(stored: &str) -> Option<u64> {
+    stored.split_once(':')?.0.parse().ok()
+}
+
+/// The fingerprint of `file` over as many bytes as `stored` covers; None when the file is
+/// shorter than that or cannot be read.
+pub fn like(file: &File, stored: &str) -> Option<String> {
+    let n = covered(stored)?;
+    let fp = of(file, n).ok()?;
+    (covered(&fp) == Some(n)).then_some(fp)
+}
+
+fn format_fingerprint(head: &[u8]) -> String {
+    let digest = Md5::digest(head);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}:{hex}", head.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn covers_at_most_the_first_kib_and_compares_like_for_like() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"hello\n").expect("write");
+        let f = File::open(&path).expect("open");
+        let short = of(&f, 6).expect("fp");
+        assert!(short.starts_with("6:"));
+        std::fs::write(&path, vec![b'a'; 5000]).expect("write");
+        let f = File::open(&path).expect("open");
+        assert!(of(&f, 5000).expect("fp").starts_with("1024:"));
+        assert_eq!(like(&f, &short).map(|s| s.starts_with("6:")), Some(true));
+        assert_ne!(like(&f, &short), Some(short.clone()));
+        std::fs::write(&path, b"hel").expect("write");
+        let f = File::open(&path).expect("open");
+        assert_eq!(like(&f, &short), None, "shorter than what the fingerprint covers");
+    }
+}

@@ -1,0 +1,143 @@
+//! Runs the real `aws-kinesis-agent` binary for binary-level tests: a temp dir with its config,
+//! an empty flows directory and its log file; SIGTERM and bounded waits.
+//!
+//! Waiting here is on a real external process, so it polls with real sleeps and a deadline;
+//! no test asserts a duration.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Path of the binary under test.
+pub fn agent_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_aws-kinesis-agent")
+}
+
+/// A running agent.
+pub struct Agent {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Agent {
+    /// Writes `config` to `<dir>/agent.json` and starts the agent with its log in `<dir>/agent.log`,
+    /// an empty flows directory, and `env` (which should come from `Emulators::env`).
+    pub fn start(dir: &Path, config: &str, env: &[(String, String)]) -> Agent {
+        let config_path = dir.join("agent.json");
+        fs::write(&config_path, config).expect("write config");
+        let flows_dir = dir.join("agent.d");
+        fs::create_dir_all(&flows_dir).expect("flows dir");
+        let log = dir.join("agent.log");
+        let mut cmd = Command::new(agent_bin());
+        cmd.arg("-c").arg(&config_path).arg("--flows-dir").arg(&flows_dir).arg("-l").arg(&log);
+        super::apply_aws_test_env(&mut cmd);
+        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let child = cmd.spawn().expect("start the agent");
+        Agent { child: Some(child), dir: dir.to_path_buf(), log }
+    }
+
+    /// The agent's log so far.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle` (panics with the log after `timeout`).
+    pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log_text().contains(needle) {
+                return;
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("agent exited ({status}) before logging {needle:?}; log:\n{}", self.log_text());
+                }
+            }
+            assert!(Instant::now() < deadline, "no {needle:?} in the agent log after {timeout:?}; log:\n{}", self.log_text());
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit (bounded).
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal("-TERM");
+        self.wait(Duration::from_secs(30))
+    }
+
+    /// Sends SIGKILL and waits.
+    pub fn kill9(&mut self) -> ExitStatus {
+        self.signal("-KILL");
+        self.wait(Duration::from_secs(10))
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(child) = &self.child {
+            // `kill` the command: no libc needed for one signal.
+            let _ = Command::new("kill").arg(sig).arg(child.id().to_string()).status();
+        }
+    }
+
+    fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("agent running");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("agent did not exit within {timeout:?}; log:\n{}", self.log_text());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs the agent to completion with `config` (for configuration errors): its output.
+pub fn run_to_exit(dir: &Path, config: &str) -> Output {
+    let config_path = dir.join("agent.json");
+    fs::write(&config_path, config).expect("write config");
+    let flows_dir = dir.join("agent.d");
+    fs::create_dir_all(&flows_dir).expect("flows dir");
+    let mut cmd = Command::new(agent_bin());
+    cmd.arg("-c").arg(&config_path).arg("--flows-dir").arg(&flows_dir).arg("-l").arg(dir.join("agent.log"));
+    super::apply_aws_test_env(&mut cmd);
+    cmd.stdin(Stdio::null());
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run agent");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("agent did not exit on a bad configuration");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// Polls `probe` until it returns true or `timeout` passes; returns the last answer.
+pub fn eventually(timeout: Duration, mut probe: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if probe() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+}
