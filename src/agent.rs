@@ -69,7 +69,12 @@ pub fn open_checkpoints(plan: &AgentPlan) -> Result<Checkpoints, StoreError> {
 
 /// Runs every flow until `stop` is cancelled, then sends what was read (within
 /// `shutdownTimeoutMillis`), saves the final checkpoints and returns.
-pub async fn run(plan: AgentPlan, clients: Clients, checkpoints: Checkpoints, stop: CancellationToken) {
+pub async fn run(
+    plan: AgentPlan,
+    clients: Clients,
+    checkpoints: Checkpoints,
+    stop: CancellationToken,
+) {
     let started = Instant::now();
     info!("Agent: Starting up...");
     for notice in &plan.warnings {
@@ -115,15 +120,30 @@ pub async fn run(plan: AgentPlan, clients: Clients, checkpoints: Checkpoints, st
                 })
                 .collect(),
             Err(e) => {
-                error!("Agent: cannot read the checkpoints of {}: {e}; starting it as if it had none.", flow.id);
+                error!(
+                    "Agent: cannot read the checkpoints of {}: {e}; starting it as if it had none.",
+                    flow.id
+                );
                 Vec::new()
             }
         };
         let acks = AckTracker::default();
-        match start_flow(flow, &clients, &tasks, &read_stop, &abort, &global, acks.clone(), stored) {
+        match start_flow(
+            flow,
+            &clients,
+            &tasks,
+            &read_stop,
+            &abort,
+            &global,
+            acks.clone(),
+            stored,
+        ) {
             Ok(handle) => {
                 flows.push(handle);
-                saved.push(FlowCheckpoints { flow_id: flow.id.clone(), acks });
+                saved.push(FlowCheckpoints {
+                    flow_id: flow.id.clone(),
+                    acks,
+                });
             }
             Err(e) => error!("Agent: cannot start flow {}: {e}", flow.id),
         }

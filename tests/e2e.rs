@@ -14,18 +14,27 @@ use support::{aws_test_env, Emulators};
 const WAIT: Duration = Duration::from_secs(90);
 
 fn append(path: &Path, lines: &[String]) {
-    let mut f = OpenOptions::new().create(true).append(true).open(path).expect("open log file");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open log file");
     for line in lines {
         f.write_all(line.as_bytes()).expect("write");
     }
 }
 
 fn lines(prefix: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("{prefix} line {i:06} {}\n", "x".repeat(i % 50))).collect()
+    (0..n)
+        .map(|i| format!("{prefix} line {i:06} {}\n", "x".repeat(i % 50)))
+        .collect()
 }
 
 fn kinesis_data(emu: &Emulators, stream: &str) -> Vec<String> {
-    emu.kinesis_records(stream).into_iter().map(|r| String::from_utf8_lossy(&r.data).into_owned()).collect()
+    emu.kinesis_records(stream)
+        .into_iter()
+        .map(|r| String::from_utf8_lossy(&r.data).into_owned())
+        .collect()
 }
 
 /// Firehose delivers to S3 (moto writes one object per call, the records concatenated).
@@ -34,7 +43,10 @@ fn firehose_lines(emu: &Emulators, bucket: &str) -> Vec<String> {
     for (_, body) in emu.s3_objects(bucket, "") {
         all.extend_from_slice(&body);
     }
-    String::from_utf8_lossy(&all).split_inclusive('\n').map(str::to_string).collect()
+    String::from_utf8_lossy(&all)
+        .split_inclusive('\n')
+        .map(str::to_string)
+        .collect()
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -86,14 +98,32 @@ fn release_sample_config_ships_every_line_once_to_both_destinations() {
         agent.log_text()
     );
     let status = agent.stop();
-    assert!(status.success(), "exit status {status}; log:\n{}", agent.log_text());
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        agent.log_text()
+    );
 
     let expected = sorted(written);
-    assert_eq!(sorted(kinesis_data(emu, "sample-stream")), expected, "Kinesis, byte for byte, exactly once");
-    assert_eq!(sorted(firehose_lines(emu, "sample-bucket")), expected, "Firehose, byte for byte, exactly once");
+    assert_eq!(
+        sorted(kinesis_data(emu, "sample-stream")),
+        expected,
+        "Kinesis, byte for byte, exactly once"
+    );
+    assert_eq!(
+        sorted(firehose_lines(emu, "sample-bucket")),
+        expected,
+        "Firehose, byte for byte, exactly once"
+    );
     let log = agent.log_text();
-    assert!(log.contains("Tailer Progress: Tailer has parsed 1200 records"), "log:\n{log}");
-    assert!(log.contains("has successfully sent 1200 records to destination."), "log:\n{log}");
+    assert!(
+        log.contains("Tailer Progress: Tailer has parsed 1200 records"),
+        "log:\n{log}"
+    );
+    assert!(
+        log.contains("has successfully sent 1200 records to destination."),
+        "log:\n{log}"
+    );
     assert!(log.contains("Agent: Shut down completed in"), "log:\n{log}");
 }
 
@@ -124,7 +154,8 @@ fn every_live_file_under_a_pattern_ships_and_start_of_file_reads_existing_lines(
     }
     let expected = sorted(expected);
     assert!(
-        eventually(WAIT, || kinesis_data(emu, "multi-stream").len() >= expected.len()),
+        eventually(WAIT, || kinesis_data(emu, "multi-stream").len()
+            >= expected.len()),
         "not everything arrived; log:\n{}",
         agent.log_text()
     );
@@ -140,7 +171,12 @@ fn end_of_file_skips_what_was_there_and_sends_what_comes_after() {
     let file = dir.path().join("svc.log");
     append(&file, &lines("old", 10));
     // A partial last line: it is sent once completed (Java END_OF_FILE semantics).
-    fs::OpenOptions::new().append(true).open(&file).expect("open").write_all(b"half ").expect("write");
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .expect("open")
+        .write_all(b"half ")
+        .expect("write");
     let config = format!(
         r#"{{ {} "flows": [ {{ "filePattern": "{}", "kinesisStream": "eof-stream", "maxBufferAgeMillis": 1000 }} ] }}"#,
         endpoints(emu),
@@ -179,14 +215,31 @@ fn a_missing_stream_is_named_in_the_log_and_other_flows_keep_shipping() {
     agent.wait_for_log("Agent: Startup completed", WAIT);
     let written = lines("good", 30);
     append(&file, &written);
-    assert!(eventually(WAIT, || kinesis_data(emu, "good-stream").len() >= 30), "log:\n{}", agent.log_text());
+    assert!(
+        eventually(WAIT, || kinesis_data(emu, "good-stream").len() >= 30),
+        "log:\n{}",
+        agent.log_text()
+    );
     agent.wait_for_log("ResourceNotFoundException", WAIT);
     let log = agent.log_text();
-    let complaint = log.lines().find(|l| l.contains("ResourceNotFoundException")).expect("the error line");
-    assert!(complaint.contains("[ERROR]") && complaint.contains("no-such-stream"), "{complaint}");
-    assert!(complaint.contains("does not exist") && complaint.contains("Fix:"), "{complaint}");
+    let complaint = log
+        .lines()
+        .find(|l| l.contains("ResourceNotFoundException"))
+        .expect("the error line");
+    assert!(
+        complaint.contains("[ERROR]") && complaint.contains("no-such-stream"),
+        "{complaint}"
+    );
+    assert!(
+        complaint.contains("does not exist") && complaint.contains("Fix:"),
+        "{complaint}"
+    );
     // Reported once, not once per record or per retry.
-    assert_eq!(log.matches("ResourceNotFoundException").count(), 1, "log:\n{log}");
+    assert_eq!(
+        log.matches("ResourceNotFoundException").count(),
+        1,
+        "log:\n{log}"
+    );
     assert!(agent.stop().success());
     assert_eq!(sorted(kinesis_data(emu, "good-stream")), sorted(written));
 }
@@ -208,18 +261,35 @@ fn oversize_lines_are_truncated_and_binary_bytes_ship_unchanged() {
     bytes.extend(std::iter::repeat_n(b'y', 10 * 1024 * 1024));
     bytes.extend_from_slice(b"\n\x00\xff\xfe not utf-8 \x01\n");
     bytes.extend_from_slice(b"after\n");
-    fs::OpenOptions::new().create(true).append(true).open(&file).expect("open").write_all(&bytes).expect("write");
-    assert!(eventually(WAIT, || emu.kinesis_records("odd-stream").len() >= 4), "log:\n{}", agent.log_text());
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+        .expect("open")
+        .write_all(&bytes)
+        .expect("write");
+    assert!(
+        eventually(WAIT, || emu.kinesis_records("odd-stream").len() >= 4),
+        "log:\n{}",
+        agent.log_text()
+    );
     assert!(agent.stop().success());
-    let records: BTreeMap<usize, Vec<u8>> =
-        emu.kinesis_records("odd-stream").into_iter().map(|r| (r.data.len(), r.data)).collect();
+    let records: BTreeMap<usize, Vec<u8>> = emu
+        .kinesis_records("odd-stream")
+        .into_iter()
+        .map(|r| (r.data.len(), r.data))
+        .collect();
     let datas: Vec<&Vec<u8>> = records.values().collect();
     assert_eq!(datas.len(), 4);
     assert!(datas.contains(&&b"before\n".to_vec()));
     assert!(datas.contains(&&b"after\n".to_vec()));
     assert!(datas.contains(&&b"\x00\xff\xfe not utf-8 \x01\n".to_vec()));
     let big = records.values().max_by_key(|d| d.len()).expect("big");
-    assert_eq!(big.len(), 1024 * 1024 - 32, "cut to the Kinesis record limit less the key reserve");
+    assert_eq!(
+        big.len(),
+        1024 * 1024 - 32,
+        "cut to the Kinesis record limit less the key reserve"
+    );
     assert_eq!(big.last(), Some(&b'\n'));
     assert!(agent.log_text().contains("Truncated 1 record(s)"));
 }
@@ -248,10 +318,20 @@ fn bad_configurations_exit_1_with_a_specific_message() {
     for (config, needles) in cases {
         let out = run_to_exit(dir.path(), &config);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "config {config}: stderr {stderr}");
-        assert!(stderr.contains(&dir.path().join("agent.json").display().to_string()), "names the file: {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "config {config}: stderr {stderr}"
+        );
+        assert!(
+            stderr.contains(&dir.path().join("agent.json").display().to_string()),
+            "names the file: {stderr}"
+        );
         for needle in needles {
-            assert!(stderr.to_lowercase().contains(&needle.to_lowercase()), "config {config}: {needle:?} not in {stderr}");
+            assert!(
+                stderr.to_lowercase().contains(&needle.to_lowercase()),
+                "config {config}: {needle:?} not in {stderr}"
+            );
         }
     }
 }

@@ -48,7 +48,9 @@ pub struct AckTracker {
 impl AckTracker {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding this lock leaves consistent maps behind; keep going.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The tailer starts tracking a file at `offset`.

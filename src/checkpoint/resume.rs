@@ -80,18 +80,35 @@ mod tests {
     use super::*;
 
     fn row(id: &str, offset: u64, fp: Option<&str>, mtime: i64) -> Stored {
-        Stored { file_id: id.into(), offset, fingerprint: fp.map(str::to_string), last_modified_ms: mtime }
+        Stored {
+            file_id: id.into(),
+            offset,
+            fingerprint: fp.map(str::to_string),
+            last_modified_ms: mtime,
+        }
     }
     fn found(id: &str, size: u64, mtime: i64) -> Found {
-        Found { file_id: id.into(), size, mtime_ms: mtime }
+        Found {
+            file_id: id.into(),
+            size,
+            mtime_ms: mtime,
+        }
     }
     const EOF: InitialPosition = InitialPosition::EndOfFile;
 
     #[test]
     fn no_checkpoints_applies_initial_position() {
-        assert_eq!(start_for(&[], &found("a", 10, 0), EOF, |_| None), (StartAt::EndOfFile, Reason::InitialPosition));
         assert_eq!(
-            start_for(&[], &found("a", 10, 0), InitialPosition::StartOfFile, |_| None),
+            start_for(&[], &found("a", 10, 0), EOF, |_| None),
+            (StartAt::EndOfFile, Reason::InitialPosition)
+        );
+        assert_eq!(
+            start_for(
+                &[],
+                &found("a", 10, 0),
+                InitialPosition::StartOfFile,
+                |_| None
+            ),
             (StartAt::Offset(0), Reason::InitialPosition)
         );
     }
@@ -100,7 +117,10 @@ mod tests {
     fn checkpointed_file_resumes_when_content_matches() {
         let rows = [row("(dev=1,ino=2)", 40, Some("16:abc"), 5)];
         let ok = |fp: &str| Some(fp.to_string());
-        assert_eq!(start_for(&rows, &found("(dev=1,ino=2)", 50, 6), EOF, ok), (StartAt::Offset(40), Reason::Checkpoint));
+        assert_eq!(
+            start_for(&rows, &found("(dev=1,ino=2)", 50, 6), EOF, ok),
+            (StartAt::Offset(40), Reason::Checkpoint)
+        );
         // Inode reused by a different file: read it from the start.
         let other = |_: &str| Some("16:zzz".to_string());
         assert_eq!(
@@ -117,7 +137,10 @@ mod tests {
     #[test]
     fn files_new_since_last_run_start_at_zero_even_with_end_of_file() {
         let rows = [row("(dev=1,ino=2)", 40, Some("16:abc"), 5)];
-        assert_eq!(start_for(&rows, &found("(dev=1,ino=9)", 70, 9), EOF, |_| None), (StartAt::Offset(0), Reason::NewSinceLastRun));
+        assert_eq!(
+            start_for(&rows, &found("(dev=1,ino=9)", 70, 9), EOF, |_| None),
+            (StartAt::Offset(0), Reason::NewSinceLastRun)
+        );
     }
 
     #[test]
@@ -127,7 +150,13 @@ mod tests {
             start_for(&rows, &found("(dev=1,ino=3)", 70, 500), EOF, |_| None),
             (StartAt::Offset(70), Reason::ShippedByJavaAgent)
         );
-        assert_eq!(start_for(&rows, &found("(dev=1,ino=4)", 70, 2000), EOF, |_| None), (StartAt::Offset(0), Reason::NewSinceLastRun));
-        assert_eq!(start_for(&rows, &found("(dev=1,ino=2)", 70, 2000), EOF, |_| None), (StartAt::Offset(40), Reason::Checkpoint));
+        assert_eq!(
+            start_for(&rows, &found("(dev=1,ino=4)", 70, 2000), EOF, |_| None),
+            (StartAt::Offset(0), Reason::NewSinceLastRun)
+        );
+        assert_eq!(
+            start_for(&rows, &found("(dev=1,ino=2)", 70, 2000), EOF, |_| None),
+            (StartAt::Offset(40), Reason::Checkpoint)
+        );
     }
 }

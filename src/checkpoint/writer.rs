@@ -28,7 +28,11 @@ pub struct FlowCheckpoints {
 }
 
 /// Saves until `stop`, then saves once more and returns.
-pub async fn run_writer(mut store: CheckpointStore, flows: Vec<FlowCheckpoints>, stop: CancellationToken) {
+pub async fn run_writer(
+    mut store: CheckpointStore,
+    flows: Vec<FlowCheckpoints>,
+    stop: CancellationToken,
+) {
     let mut failing_since: Option<Instant> = None;
     let mut last_report: Option<Instant> = None;
     loop {
@@ -43,7 +47,10 @@ pub async fn run_writer(mut store: CheckpointStore, flows: Vec<FlowCheckpoints>,
             Ok(n) => {
                 debug!("saved {n} checkpoint(s) to {}", store.path().display());
                 if failing_since.take().is_some() {
-                    info!("Checkpoints are being saved again to {}.", store.path().display());
+                    info!(
+                        "Checkpoints are being saved again to {}.",
+                        store.path().display()
+                    );
                 }
             }
             Err(e) => {
@@ -64,7 +71,10 @@ pub async fn run_writer(mut store: CheckpointStore, flows: Vec<FlowCheckpoints>,
 }
 
 /// Saves every flow's moved watermarks in one transaction. On failure they are put back.
-pub fn save_once(store: &mut CheckpointStore, flows: &[FlowCheckpoints]) -> Result<usize, super::store::StoreError> {
+pub fn save_once(
+    store: &mut CheckpointStore,
+    flows: &[FlowCheckpoints],
+) -> Result<usize, super::store::StoreError> {
     let mut rows = Vec::new();
     let mut taken = Vec::new();
     for flow in flows {

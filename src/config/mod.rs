@@ -1,11 +1,16 @@
 //! Configuration: `agent.json` plus the flows of `agent.d/`, read with the Java agent's rules.
 //!
-//! `raw` mirrors what the user wrote and applies the Java value rules; `plan` is the checked,
-//! typed result; `error` names the file, key and expectation of anything wrong.
+//! `raw` knows the keys of `agent.json` and `agent.d/` and builds the plan; `reader` applies the
+//! Java value rules to one JSON object; `processing` reads `dataProcessingOptions`; `plan` is the
+//! checked, typed result; `error` names the file, key and expectation of anything wrong.
 
 mod error;
 mod plan;
+mod processing;
 mod raw;
+mod reader;
+#[cfg(test)]
+mod tests;
 
 pub use error::ConfigError;
 pub use plan::*;

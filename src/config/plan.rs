@@ -61,7 +61,8 @@ pub struct AgentPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     pub file: PathBuf,
-    /// Key path, e.g. `flows[1].multiLineStartPattern` or `cloudwatch.tagInstance`.
+    /// Key path, e.g. `flows[1].multiLineStartPattern` or `cloudwatch.tagInstance`; empty when
+    /// the notice is about the whole file (e.g. a backup file skipped in `agent.d`).
     pub key: String,
     pub message: String,
 }
@@ -259,6 +260,37 @@ pub enum LogFormat {
     ApacheErrorLog,
     Syslog,
     Rfc3339Syslog,
+}
+
+impl LogFormat {
+    /// The JSON field names a format produces when no `customFieldNames` are given, in order
+    /// (Java `ApacheLogParser`, `SysLogParser`). `customFieldNames` without `matchPattern` must
+    /// rename exactly these.
+    pub fn default_field_names(self) -> &'static [&'static str] {
+        const COMMON: &[&str] = &[
+            "host", "ident", "authuser", "datetime", "request", "response", "bytes",
+        ];
+        const COMBINED: &[&str] = &[
+            "host", "ident", "authuser", "datetime", "request", "response", "bytes", "referer",
+            "agent",
+        ];
+        const ERROR_LOG: &[&str] = &[
+            "timestamp",
+            "module",
+            "severity",
+            "processid",
+            "threadid",
+            "client",
+            "message",
+        ];
+        const SYSLOG: &[&str] = &["timestamp", "hostname", "program", "processid", "message"];
+        match self {
+            LogFormat::CommonApacheLog => COMMON,
+            LogFormat::CombinedApacheLog => COMBINED,
+            LogFormat::ApacheErrorLog => ERROR_LOG,
+            LogFormat::Syslog | LogFormat::Rfc3339Syslog => SYSLOG,
+        }
+    }
 }
 
 /// One entry of `dataProcessingOptions`, validated.

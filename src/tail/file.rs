@@ -125,7 +125,9 @@ impl TailedFile {
             self.buf.clear();
             self.splitter = self.splitter.restarted_at(0);
             self.fingerprint = fingerprint::of(&self.file, self.size)?;
-        } else if fingerprint::covered(&self.fingerprint).is_some_and(|n| n < FINGERPRINT_BYTES as u64 && n < self.size) {
+        } else if fingerprint::covered(&self.fingerprint)
+            .is_some_and(|n| n < FINGERPRINT_BYTES as u64 && n < self.size)
+        {
             self.fingerprint = fingerprint::of(&self.file, self.size)?;
         }
         while (outcome.bytes as usize) < budget {

@@ -66,6 +66,10 @@ mod tests {
         assert_ne!(like(&f, &short), Some(short.clone()));
         std::fs::write(&path, b"hel").expect("write");
         let f = File::open(&path).expect("open");
-        assert_eq!(like(&f, &short), None, "shorter than what the fingerprint covers");
+        assert_eq!(
+            like(&f, &short),
+            None,
+            "shorter than what the fingerprint covers"
+        );
     }
 }

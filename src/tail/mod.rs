@@ -241,7 +241,12 @@ impl Tailer {
             let f = std::fs::File::open(path).ok()?;
             fingerprint::like(&f, stored)
         };
-        resume::start_for(&self.stored, &found, self.flow.initial_position, fingerprint_like)
+        resume::start_for(
+            &self.stored,
+            &found,
+            self.flow.initial_position,
+            fingerprint_like,
+        )
     }
 
     fn explain(&self, reason: Reason) -> &'static str {

@@ -32,12 +32,23 @@ impl Agent {
         fs::create_dir_all(&flows_dir).expect("flows dir");
         let log = dir.join("agent.log");
         let mut cmd = Command::new(agent_bin());
-        cmd.arg("-c").arg(&config_path).arg("--flows-dir").arg(&flows_dir).arg("-l").arg(&log);
+        cmd.arg("-c")
+            .arg(&config_path)
+            .arg("--flows-dir")
+            .arg(&flows_dir)
+            .arg("-l")
+            .arg(&log);
         super::apply_aws_test_env(&mut cmd);
         cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let child = cmd.spawn().expect("start the agent");
-        Agent { child: Some(child), dir: dir.to_path_buf(), log }
+        Agent {
+            child: Some(child),
+            dir: dir.to_path_buf(),
+            log,
+        }
     }
 
     /// The agent's log so far.
@@ -54,10 +65,17 @@ impl Agent {
             }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("agent exited ({status}) before logging {needle:?}; log:\n{}", self.log_text());
+                    panic!(
+                        "agent exited ({status}) before logging {needle:?}; log:\n{}",
+                        self.log_text()
+                    );
                 }
             }
-            assert!(Instant::now() < deadline, "no {needle:?} in the agent log after {timeout:?}; log:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the agent log after {timeout:?}; log:\n{}",
+                self.log_text()
+            );
             thread::sleep(Duration::from_millis(50));
         }
     }
@@ -77,7 +95,10 @@ impl Agent {
     fn signal(&self, sig: &str) {
         if let Some(child) = &self.child {
             // `kill` the command: no libc needed for one signal.
-            let _ = Command::new("kill").arg(sig).arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg(sig)
+                .arg(child.id().to_string())
+                .status();
         }
     }
 
@@ -90,7 +111,10 @@ impl Agent {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("agent did not exit within {timeout:?}; log:\n{}", self.log_text());
+                panic!(
+                    "agent did not exit within {timeout:?}; log:\n{}",
+                    self.log_text()
+                );
             }
             thread::sleep(Duration::from_millis(20));
         }
@@ -113,10 +137,19 @@ pub fn run_to_exit(dir: &Path, config: &str) -> Output {
     let flows_dir = dir.join("agent.d");
     fs::create_dir_all(&flows_dir).expect("flows dir");
     let mut cmd = Command::new(agent_bin());
-    cmd.arg("-c").arg(&config_path).arg("--flows-dir").arg(&flows_dir).arg("-l").arg(dir.join("agent.log"));
+    cmd.arg("-c")
+        .arg(&config_path)
+        .arg("--flows-dir")
+        .arg(&flows_dir)
+        .arg("-l")
+        .arg(dir.join("agent.log"));
     super::apply_aws_test_env(&mut cmd);
     cmd.stdin(Stdio::null());
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run agent");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run agent");
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait().expect("wait").is_none() {
         if Instant::now() > deadline {
