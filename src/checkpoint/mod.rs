@@ -30,6 +30,20 @@ pub struct FileInfo {
     pub mtime_ms: i64,
 }
 
+#[cfg(test)]
+impl FileInfo {
+    /// A file description for tests that only exercise offsets.
+    pub fn for_test(path: &str) -> FileInfo {
+        FileInfo {
+            path: PathBuf::from(path),
+            id: FileId { dev: 1, ino: 1 },
+            fingerprint: "0:d41d8cd98f00b204e9800998ecf8427e".into(),
+            size: 0,
+            mtime_ms: 0,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     marks: Watermarks,

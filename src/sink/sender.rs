@@ -366,7 +366,7 @@ mod tests {
             calls: Mutex::new(Vec::new()),
         };
         let acks = AckTracker::default();
-        acks.start(FileRef(0), 0);
+        acks.start(FileRef(0), 0, crate::checkpoint::FileInfo::for_test("/a"));
         let batch = batch_of(10);
         acks.register(batch.seq, &batch.files);
         let ctx = context(acks.clone());
@@ -408,7 +408,7 @@ mod tests {
             calls: Mutex::new(Vec::new()),
         };
         let acks = AckTracker::default();
-        acks.start(FileRef(0), 0);
+        acks.start(FileRef(0), 0, crate::checkpoint::FileInfo::for_test("/a"));
         let batch = batch_of(3);
         acks.register(batch.seq, &batch.files);
         let ctx = context(acks.clone());
@@ -434,7 +434,7 @@ mod tests {
             calls: Mutex::new(Vec::new()),
         };
         let acks = AckTracker::default();
-        acks.start(FileRef(0), 0);
+        acks.start(FileRef(0), 0, crate::checkpoint::FileInfo::for_test("/a"));
         let batch = batch_of(2);
         acks.register(batch.seq, &batch.files);
         let ctx = context(acks.clone());
