@@ -98,6 +98,14 @@ impl AckTracker {
         self.lock().marks.is_settled(file)
     }
 
+    /// The tailer gave a file a new number (it was truncated, so its offsets start again):
+    /// the old number's watermark must never be saved again, or it would overwrite the new one.
+    pub fn retire(&self, file: FileRef) {
+        let mut inner = self.lock();
+        inner.files.remove(&file);
+        inner.dirty.remove(&file);
+    }
+
     /// Stops tracking a file the tailer let go of, once its last batch settled. Its checkpoint
     /// row stays (until the TTL) so a restart does not read it again.
     pub fn forget_if_settled(&self, file: FileRef) -> bool {

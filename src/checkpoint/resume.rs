@@ -39,6 +39,8 @@ pub enum Reason {
     InitialPosition,
     NewSinceLastRun,
     ShippedByJavaAgent,
+    /// Found after start: the copy a copytruncate rotation made of a file being read.
+    CopyOfTruncated,
 }
 
 /// Decides where a file found at start begins. `fingerprint_like(stored)` must compute the

@@ -24,13 +24,23 @@ pub const READ_BLOCK: usize = 256 * 1024;
 const END_OF_FILE_LOOKBACK: u64 = 1024 * 1024;
 
 /// What one read found.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReadOutcome {
     pub bytes: u64,
     /// Nothing more to read right now.
     pub at_eof: bool,
-    /// The file was shorter than what had been read: it was truncated and is re-read from 0.
-    pub truncated_from: Option<u64>,
+    /// The file was shorter than what had been read: it was truncated and will be read again
+    /// from 0. Nothing was read in this call.
+    pub truncated: Option<Truncation>,
+}
+
+/// What a truncated file held before, to recognise its copy (copytruncate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncation {
+    /// Offset just past the last complete record read before the truncation.
+    pub records_end: u64,
+    /// Fingerprint of the content before the truncation.
+    pub fingerprint: String,
 }
 
 #[derive(Debug)]
@@ -120,11 +130,16 @@ impl TailedFile {
         let read_pos = self.offset() + self.buf.len() as u64;
         if self.size < read_pos {
             // Truncated in place (copytruncate or `> file`): what it holds now is new data.
-            outcome.truncated_from = Some(read_pos);
+            // A partial line held from before is dropped: its start is in the old content.
+            outcome.truncated = Some(Truncation {
+                records_end: self.offset(),
+                fingerprint: std::mem::take(&mut self.fingerprint),
+            });
             self.file.seek(SeekFrom::Start(0))?;
             self.buf.clear();
             self.splitter = self.splitter.restarted_at(0);
             self.fingerprint = fingerprint::of(&self.file, self.size)?;
+            return Ok(outcome);
         } else if fingerprint::covered(&self.fingerprint)
             .is_some_and(|n| n < FINGERPRINT_BYTES as u64 && n < self.size)
         {
@@ -247,7 +262,11 @@ mod tests {
         std::fs::write(&path, "new\n").expect("truncate+write");
         let mut out = Vec::new();
         let outcome = f.read(usize::MAX, &mut out).expect("read");
-        assert_eq!(outcome.truncated_from, Some(11));
+        let truncation = outcome.truncated.expect("truncation seen");
+        assert_eq!(truncation.records_end, 11);
+        assert!(truncation.fingerprint.starts_with("11:"));
+        assert!(out.is_empty(), "the new content is read by the next call");
+        f.read(usize::MAX, &mut out).expect("read");
         assert_eq!(&out[0].data[..], b"new\n");
         assert_eq!(out[0].end_offset, 4);
     }

@@ -29,7 +29,7 @@ use crate::discovery::watch::{DirWatcher, Hints};
 use crate::discovery::PathMatcher;
 use crate::metrics::FlowCounters;
 use crate::record::{FileRef, Record};
-use file::{StartAt, TailedFile};
+use file::{StartAt, TailedFile, Truncation};
 use identity::FileId;
 
 /// Bytes read from one file per turn before moving to the next file.
@@ -40,6 +40,30 @@ const IDLE_POLL_WITH_WATCH: Duration = Duration::from_secs(1);
 
 /// How often the same problem with the same path is logged again.
 const COMPLAINT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long a new file that looks like a copy of a tracked file waits for that file to be
+/// truncated (copytruncate) before it is taken for an independent file and read from 0. The
+/// wait restarts while the new file grows (the copy is still being written).
+const COPY_WAIT: Duration = Duration::from_secs(5);
+
+/// A new file held back because its first bytes match a tracked file's.
+#[derive(Debug)]
+struct Held {
+    path: PathBuf,
+    id: FileId,
+    /// The tracked file it may be a copy of.
+    of: FileRef,
+    since: Instant,
+    size: u64,
+}
+
+/// What a new file is a copy of.
+enum CopyOf {
+    /// A file truncated a moment ago: the copy continues where reading the original stopped.
+    Truncated(u64),
+    /// A file being tailed that was not (yet) truncated.
+    Tracked(FileRef),
+}
 
 /// Largest partition key we generate (an MD5 in hex); Kinesis counts the key in the record size.
 pub const KINESIS_KEY_RESERVE: usize = 32;
@@ -56,6 +80,10 @@ pub struct Tailer {
     stored: Vec<Stored>,
     /// Files let go of whose last batches may still be in flight.
     closed: Vec<FileRef>,
+    /// New files whose first bytes match a tracked file: maybe its copytruncate copy.
+    held: Vec<Held>,
+    /// Recent truncations, to recognise a copy that is found after its original was truncated.
+    truncations: Vec<(FileRef, Truncation, Instant)>,
     first_scan: bool,
     last_scan: Option<Instant>,
     complaints: HashMap<PathBuf, Instant>,
@@ -83,6 +111,8 @@ impl Tailer {
             next_ref: 0,
             stored,
             closed: Vec::new(),
+            held: Vec::new(),
+            truncations: Vec::new(),
             first_scan: true,
             last_scan: None,
             complaints: HashMap::new(),
@@ -199,35 +229,104 @@ impl Tailer {
                 f.gone = false;
                 continue;
             }
+            if self.held.iter().any(|h| h.id == id) {
+                continue;
+            }
             let (start, reason) = if first_scan {
                 self.start_at_launch(&path, &meta, id)
             } else {
-                // Every file that appears after start is read from its beginning.
-                (StartAt::Offset(0), Reason::NewSinceLastRun)
+                match self.copy_source(&path) {
+                    Some(CopyOf::Truncated(records_end)) => (StartAt::Offset(records_end), Reason::CopyOfTruncated),
+                    Some(CopyOf::Tracked(of)) => {
+                        debug!("{}: {} starts like a tracked file; waiting to see whether it is a copytruncate copy.", self.name, path.display());
+                        self.held.push(Held { path, id, of, since: Instant::now(), size: meta.len() });
+                        continue;
+                    }
+                    // Every other file that appears after start is read from its beginning.
+                    None => (StartAt::Offset(0), Reason::NewSinceLastRun),
+                }
             };
-            let file_ref = FileRef(self.next_ref);
-            let max_record = self.max_record();
-            let terminator = &self.flow.truncated_record_terminator;
-            match TailedFile::open(&path, file_ref, start, max_record, terminator) {
-                Ok(f) => {
-                    self.next_ref += 1;
-                    info!(
-                        "{}: Opening {} for parsing at offset {} ({}).",
-                        self.name,
-                        path.display(),
-                        f.offset(),
-                        self.explain(reason)
-                    );
-                    self.acks.start(file_ref, f.offset(), f.info());
-                    self.complaints.remove(&path);
-                    self.files.push(f);
-                }
-                Err(e) => {
-                    let msg = open_error_message(&self.name, &path, &e);
-                    self.complain(&path, msg);
-                }
+            self.open(&path, start, reason);
+        }
+    }
+
+    /// Starts tracking `path` at `start`.
+    fn open(&mut self, path: &Path, start: StartAt, reason: Reason) {
+        let file_ref = FileRef(self.next_ref);
+        let max_record = self.max_record();
+        let terminator = &self.flow.truncated_record_terminator;
+        match TailedFile::open(path, file_ref, start, max_record, terminator) {
+            Ok(f) => {
+                self.next_ref += 1;
+                info!(
+                    "{}: Opening {} for parsing at offset {} ({}).",
+                    self.name,
+                    path.display(),
+                    f.offset(),
+                    self.explain(reason)
+                );
+                self.acks.start(file_ref, f.offset(), f.info());
+                self.complaints.remove(path);
+                self.files.push(f);
+            }
+            Err(e) => {
+                let msg = open_error_message(&self.name, path, &e);
+                self.complain(path, msg);
             }
         }
+    }
+
+    /// Is the new file at `path` a copy of a file we read (copytruncate)? Compares its first
+    /// bytes with recently truncated files, then with the files being tailed.
+    fn copy_source(&self, path: &Path) -> Option<CopyOf> {
+        let file = std::fs::File::open(path).ok()?;
+        let same = |stored: &str| {
+            fingerprint::covered(stored).is_some_and(|n| n > 0)
+                && fingerprint::like(&file, stored).as_deref() == Some(stored)
+        };
+        if let Some((_, t, _)) = self.truncations.iter().find(|(_, t, _)| same(&t.fingerprint)) {
+            return Some(CopyOf::Truncated(t.records_end));
+        }
+        self.files.iter().find(|f| same(&f.fingerprint)).map(|f| CopyOf::Tracked(f.file_ref))
+    }
+
+    /// Decides the held files: a copy of a file that was since truncated continues where the
+    /// original's reading stopped; one whose original was let go continues from the original's
+    /// end; one whose original stayed untouched for [`COPY_WAIT`] is an independent file.
+    fn resolve_held(&mut self) {
+        let now = Instant::now();
+        self.truncations.retain(|(_, _, at)| now.duration_since(*at) < COPY_WAIT * 2);
+        let mut decided = Vec::new();
+        for (i, h) in self.held.iter_mut().enumerate() {
+            if let Some((_, t, _)) = self.truncations.iter().find(|(f, _, _)| *f == h.of) {
+                decided.push((i, StartAt::Offset(t.records_end), Reason::CopyOfTruncated));
+                continue;
+            }
+            let size = std::fs::metadata(&h.path).map(|m| m.len()).unwrap_or(0);
+            if size != h.size {
+                h.size = size;
+                h.since = now;
+            } else if now.duration_since(h.since) >= COPY_WAIT {
+                decided.push((i, StartAt::Offset(0), Reason::NewSinceLastRun));
+            }
+        }
+        for (i, start, reason) in decided.into_iter().rev() {
+            let h = self.held.remove(i);
+            self.open(&h.path, start, reason);
+        }
+    }
+
+    /// A truncated file's offsets start again at 0, so it gets a new number: the old number's
+    /// batches settle on their own and its watermark is never saved over the new one.
+    fn renumber_truncated(&mut self, old: FileRef, t: Truncation) {
+        let Some(f) = self.files.iter_mut().find(|f| f.file_ref == old) else { return };
+        let new = FileRef(self.next_ref);
+        self.next_ref += 1;
+        f.file_ref = new;
+        self.acks.retire(old);
+        self.acks.start(new, 0, f.info());
+        self.closed.push(old);
+        self.truncations.push((old, t, Instant::now()));
     }
 
     /// Where a file found by the first scan starts, from the stored checkpoints.
@@ -263,6 +362,9 @@ impl Tailer {
             Reason::ShippedByJavaAgent => {
                 "older than the Java agent's checkpointed file, so already shipped by it"
             }
+            Reason::CopyOfTruncated => {
+                "a copy of a file that was then truncated (copytruncate): continuing where reading the original stopped"
+            }
         }
     }
 
@@ -270,6 +372,8 @@ impl Tailer {
     async fn read_pass(&mut self) -> u64 {
         let acks = &self.acks;
         self.closed.retain(|f| !acks.forget_if_settled(*f));
+        let mut truncated = Vec::new();
+        let mut finished = Vec::new();
         let mut total = 0;
         let mut i = 0;
         let max_record = self.max_record();
@@ -288,13 +392,14 @@ impl Tailer {
                     continue;
                 }
             };
-            if let Some(from) = outcome.truncated_from {
+            if let Some(t) = outcome.truncated {
                 warn!(
-                    "{}: {} was truncated (it had {} bytes read); reading it again from the start.",
+                    "{}: {} was truncated (it had {} bytes of records read); reading it again from the start.",
                     self.name,
                     f.path.display(),
-                    from
+                    t.records_end
                 );
+                truncated.push((f.file_ref, t));
             }
             total += outcome.bytes;
             let file_ref = f.file_ref;
@@ -307,7 +412,7 @@ impl Tailer {
                     f.offset()
                 );
             }
-            if outcome.bytes > 0 || outcome.truncated_from.is_some() {
+            if outcome.bytes > 0 {
                 self.acks.observe(file_ref, f.info());
             }
             if !pieces.is_empty() {
@@ -333,12 +438,24 @@ impl Tailer {
                 FlowCounters::add(&self.counters.bytes_parsed, outcome.bytes);
             }
             if done {
-                self.files.remove(i);
+                let f = self.files.remove(i);
                 self.closed.push(file_ref);
+                finished.push((file_ref, f.offset()));
             } else {
                 i += 1;
             }
         }
+        for (old, t) in truncated {
+            self.renumber_truncated(old, t);
+        }
+        for (file, end) in finished {
+            // A held copy of a file that was let go continues from where the original ended.
+            while let Some(i) = self.held.iter().position(|h| h.of == file) {
+                let h = self.held.remove(i);
+                self.open(&h.path, StartAt::Offset(end), Reason::CopyOfTruncated);
+            }
+        }
+        self.resolve_held();
         total
     }
 
