@@ -5,6 +5,7 @@
 //! watermarks (SQLite, the Java agent's table) is not in this build yet: a restart starts from
 //! `initialPosition`.
 
+pub mod store;
 pub mod watermark;
 
 use std::sync::{Arc, Mutex, MutexGuard};
