@@ -236,10 +236,18 @@ impl Tailer {
                 self.start_at_launch(&path, &meta, id)
             } else {
                 match self.copy_source(&path) {
-                    Some(CopyOf::Truncated(records_end)) => (StartAt::Offset(records_end), Reason::CopyOfTruncated),
+                    Some(CopyOf::Truncated(records_end)) => {
+                        (StartAt::Offset(records_end), Reason::CopyOfTruncated)
+                    }
                     Some(CopyOf::Tracked(of)) => {
                         debug!("{}: {} starts like a tracked file; waiting to see whether it is a copytruncate copy.", self.name, path.display());
-                        self.held.push(Held { path, id, of, since: Instant::now(), size: meta.len() });
+                        self.held.push(Held {
+                            path,
+                            id,
+                            of,
+                            since: Instant::now(),
+                            size: meta.len(),
+                        });
                         continue;
                     }
                     // Every other file that appears after start is read from its beginning.
@@ -284,10 +292,17 @@ impl Tailer {
             fingerprint::covered(stored).is_some_and(|n| n > 0)
                 && fingerprint::like(&file, stored).as_deref() == Some(stored)
         };
-        if let Some((_, t, _)) = self.truncations.iter().find(|(_, t, _)| same(&t.fingerprint)) {
+        if let Some((_, t, _)) = self
+            .truncations
+            .iter()
+            .find(|(_, t, _)| same(&t.fingerprint))
+        {
             return Some(CopyOf::Truncated(t.records_end));
         }
-        self.files.iter().find(|f| same(&f.fingerprint)).map(|f| CopyOf::Tracked(f.file_ref))
+        self.files
+            .iter()
+            .find(|f| same(&f.fingerprint))
+            .map(|f| CopyOf::Tracked(f.file_ref))
     }
 
     /// Decides the held files: a copy of a file that was since truncated continues where the
@@ -295,7 +310,8 @@ impl Tailer {
     /// end; one whose original stayed untouched for [`COPY_WAIT`] is an independent file.
     fn resolve_held(&mut self) {
         let now = Instant::now();
-        self.truncations.retain(|(_, _, at)| now.duration_since(*at) < COPY_WAIT * 2);
+        self.truncations
+            .retain(|(_, _, at)| now.duration_since(*at) < COPY_WAIT * 2);
         let mut decided = Vec::new();
         for (i, h) in self.held.iter_mut().enumerate() {
             if let Some((_, t, _)) = self.truncations.iter().find(|(f, _, _)| *f == h.of) {
@@ -319,7 +335,9 @@ impl Tailer {
     /// A truncated file's offsets start again at 0, so it gets a new number: the old number's
     /// batches settle on their own and its watermark is never saved over the new one.
     fn renumber_truncated(&mut self, old: FileRef, t: Truncation) {
-        let Some(f) = self.files.iter_mut().find(|f| f.file_ref == old) else { return };
+        let Some(f) = self.files.iter_mut().find(|f| f.file_ref == old) else {
+            return;
+        };
         let new = FileRef(self.next_ref);
         self.next_ref += 1;
         f.file_ref = new;
