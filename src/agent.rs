@@ -107,6 +107,7 @@ pub async fn run(
     let global = Arc::new(Semaphore::new(plan.max_sending_threads.max(1)));
     let mut flows = Vec::new();
     let mut saved = Vec::new();
+    let urgent_save = Arc::new(tokio::sync::Notify::new());
     for flow in &plan.flows {
         info!("Agent: Starting tailer for file {}", flow.id);
         let stored = match checkpoints.store.load(&flow.id) {
@@ -127,7 +128,7 @@ pub async fn run(
                 Vec::new()
             }
         };
-        let acks = AckTracker::default();
+        let acks = AckTracker::new(urgent_save.clone());
         match start_flow(
             flow,
             &clients,
@@ -150,7 +151,12 @@ pub async fn run(
     }
     tasks.close();
     let writer_stop = CancellationToken::new();
-    let writer = tokio::spawn(run_writer(checkpoints.store, saved, writer_stop.clone()));
+    let writer = tokio::spawn(run_writer(
+        checkpoints.store,
+        saved,
+        urgent_save,
+        writer_stop.clone(),
+    ));
     info!(
         "Agent: Startup completed in {} ms.",
         started.elapsed().as_millis()

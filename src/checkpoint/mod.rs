@@ -15,6 +15,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tokio::sync::Notify;
+
 use crate::record::FileRef;
 use crate::tail::identity::FileId;
 pub use watermark::{BatchSeq, Watermarks};
@@ -57,9 +59,19 @@ struct Inner {
 #[derive(Debug, Clone, Default)]
 pub struct AckTracker {
     inner: Arc<Mutex<Inner>>,
+    /// Wakes the writer for changes that should not wait for the next periodic save.
+    urgent: Arc<Notify>,
 }
 
 impl AckTracker {
+    /// A tracker whose urgent changes wake `writer` (shared by all flows).
+    pub fn new(writer: Arc<Notify>) -> AckTracker {
+        AckTracker {
+            inner: Arc::default(),
+            urgent: writer,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding this lock leaves consistent maps behind; keep going.
         self.inner
@@ -67,16 +79,34 @@ impl AckTracker {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The tailer starts tracking a file at `offset`.
+    /// The tailer starts tracking a file at `offset`. The start is saved like an
+    /// acknowledgement: a file that starts past 0 (a checkpoint, `END_OF_FILE`, a copytruncate
+    /// copy) must not be read again from 0 after a crash just because nothing new was sent.
     pub fn start(&self, file: FileRef, offset: u64, info: FileInfo) {
         let mut inner = self.lock();
         inner.marks.start(file, offset);
         inner.files.insert(file, info);
+        inner.dirty.insert(file);
+        if offset > 0 {
+            // Losing this start in a crash would mean reading the file again from 0.
+            self.urgent.notify_one();
+        }
     }
 
-    /// The tailer saw the file again (new name, size or fingerprint).
+    /// The tailer saw the file again (new name, size or fingerprint). A new name is saved at
+    /// once: rows are keyed by path, and the file that takes the old name would otherwise
+    /// overwrite this one's row.
     pub fn observe(&self, file: FileRef, info: FileInfo) {
-        self.lock().files.insert(file, info);
+        let mut inner = self.lock();
+        if inner
+            .files
+            .get(&file)
+            .is_some_and(|old| old.path != info.path)
+        {
+            inner.dirty.insert(file);
+            self.urgent.notify_one();
+        }
+        inner.files.insert(file, info);
     }
 
     pub fn register(&self, batch: BatchSeq, ends: &[(FileRef, u64)]) {

@@ -5,7 +5,10 @@
 //! retried on the next tick; sending goes on meanwhile, and nothing is lost: a checkpoint that
 //! was not saved only means more duplicates after a crash.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -27,10 +30,12 @@ pub struct FlowCheckpoints {
     pub acks: AckTracker,
 }
 
-/// Saves until `stop`, then saves once more and returns.
+/// Saves every [`SAVE_INTERVAL`], and at once when `urgent` is notified (a file started past
+/// its beginning or was renamed), until `stop`; then saves once more and returns.
 pub async fn run_writer(
     mut store: CheckpointStore,
     flows: Vec<FlowCheckpoints>,
+    urgent: Arc<Notify>,
     stop: CancellationToken,
 ) {
     let mut failing_since: Option<Instant> = None;
@@ -38,6 +43,7 @@ pub async fn run_writer(
     loop {
         let stopping = tokio::select! {
             _ = tokio::time::sleep(SAVE_INTERVAL) => false,
+            _ = urgent.notified() => false,
             _ = stop.cancelled() => true,
         };
         // SQLite with a synchronous fsync blocks this worker for a few milliseconds once a

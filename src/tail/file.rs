@@ -39,8 +39,8 @@ pub struct ReadOutcome {
 pub struct Truncation {
     /// Offset just past the last complete record read before the truncation.
     pub records_end: u64,
-    /// Fingerprint of the content before the truncation.
-    pub fingerprint: String,
+    /// The first bytes of the content before the truncation.
+    pub head: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -55,6 +55,8 @@ pub struct TailedFile {
     pub mtime_ms: i64,
     /// Content check of the first bytes; grows with the file up to its full length.
     pub fingerprint: String,
+    /// The first bytes themselves (at most `FINGERPRINT_BYTES`), to recognise copies.
+    pub head: Vec<u8>,
     /// Not matched by the last scan (deleted, moved away, renamed out of the pattern): read to
     /// the end through the open handle, then let go.
     pub gone: bool,
@@ -75,7 +77,7 @@ impl TailedFile {
         let mut file = File::open(path)?;
         let meta = file.metadata()?;
         let size = meta.len();
-        let fingerprint = fingerprint::of(&file, size)?;
+        let head = fingerprint::head(&file, size)?;
         let offset = match start {
             StartAt::Offset(o) => o.min(size),
             StartAt::EndOfFile => last_line_boundary(&mut file, size)?,
@@ -87,7 +89,8 @@ impl TailedFile {
             path: path.to_path_buf(),
             size,
             mtime_ms: mtime_ms(&meta),
-            fingerprint,
+            fingerprint: fingerprint::of_head(&head),
+            head,
             gone: false,
             file,
             splitter: LineSplitter::new(max_record, terminator, offset),
@@ -111,6 +114,12 @@ impl TailedFile {
         &self.file
     }
 
+    fn refresh_head(&mut self) -> io::Result<()> {
+        self.head = fingerprint::head(&self.file, self.size)?;
+        self.fingerprint = fingerprint::of_head(&self.head);
+        Ok(())
+    }
+
     /// Offset of the first byte not yet in a record.
     pub fn offset(&self) -> u64 {
         self.splitter.offset()
@@ -128,22 +137,28 @@ impl TailedFile {
         self.size = meta.len();
         self.mtime_ms = mtime_ms(&meta);
         let read_pos = self.offset() + self.buf.len() as u64;
-        if self.size < read_pos {
+        let grew = self.size > read_pos;
+        // Truncated and written again past where we were between two looks: the size alone
+        // does not show it (the Java agent's known gap), the first bytes do.
+        let replaced = grew && !self.head.is_empty() && {
+            let now = fingerprint::head(&self.file, self.head.len() as u64)?;
+            now != self.head
+        };
+        if self.size < read_pos || replaced {
             // Truncated in place (copytruncate or `> file`): what it holds now is new data.
             // A partial line held from before is dropped: its start is in the old content.
             outcome.truncated = Some(Truncation {
                 records_end: self.offset(),
-                fingerprint: std::mem::take(&mut self.fingerprint),
+                head: std::mem::take(&mut self.head),
             });
             self.file.seek(SeekFrom::Start(0))?;
             self.buf.clear();
             self.splitter = self.splitter.restarted_at(0);
-            self.fingerprint = fingerprint::of(&self.file, self.size)?;
+            self.refresh_head()?;
             return Ok(outcome);
-        } else if fingerprint::covered(&self.fingerprint)
-            .is_some_and(|n| n < FINGERPRINT_BYTES as u64 && n < self.size)
-        {
-            self.fingerprint = fingerprint::of(&self.file, self.size)?;
+        }
+        if self.head.len() < FINGERPRINT_BYTES && (self.head.len() as u64) < self.size {
+            self.refresh_head()?;
         }
         while (outcome.bytes as usize) < budget {
             let want = READ_BLOCK.min(budget - outcome.bytes as usize);
@@ -252,6 +267,24 @@ mod tests {
     }
 
     #[test]
+    fn truncation_then_regrowth_past_the_old_size_is_seen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, "2026-01-01 first\n").expect("write");
+        let mut f =
+            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 100, b"\n").expect("open");
+        assert_eq!(read_all(&mut f).len(), 1);
+        std::fs::write(&path, "2026-01-02 new and longer line\n").expect("replace");
+        let mut out = Vec::new();
+        let outcome = f.read(usize::MAX, &mut out).expect("read");
+        assert_eq!(outcome.truncated.map(|t| t.records_end), Some(17));
+        assert_eq!(
+            read_all(&mut f),
+            vec![("2026-01-02 new and longer line\n".into(), 31)]
+        );
+    }
+
+    #[test]
     fn truncation_restarts_from_zero() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("a.log");
@@ -264,7 +297,7 @@ mod tests {
         let outcome = f.read(usize::MAX, &mut out).expect("read");
         let truncation = outcome.truncated.expect("truncation seen");
         assert_eq!(truncation.records_end, 11);
-        assert!(truncation.fingerprint.starts_with("11:"));
+        assert_eq!(truncation.head, b"first line\n");
         assert!(out.is_empty(), "the new content is read by the next call");
         f.read(usize::MAX, &mut out).expect("read");
         assert_eq!(&out[0].data[..], b"new\n");

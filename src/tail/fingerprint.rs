@@ -14,6 +14,11 @@ pub const FINGERPRINT_BYTES: usize = 1024;
 
 /// Fingerprint over the first `min(len, FINGERPRINT_BYTES)` bytes of `file`.
 pub fn of(file: &File, len: u64) -> io::Result<String> {
+    Ok(of_head(&head(file, len)?))
+}
+
+/// The first `min(len, FINGERPRINT_BYTES)` bytes of `file` (fewer if it is shorter).
+pub fn head(file: &File, len: u64) -> io::Result<Vec<u8>> {
     let n = (len as usize).min(FINGERPRINT_BYTES);
     let mut head = vec![0; n];
     let mut got = 0;
@@ -25,7 +30,34 @@ pub fn of(file: &File, len: u64) -> io::Result<String> {
         got += read;
     }
     head.truncate(got);
-    Ok(format_fingerprint(&head))
+    Ok(head)
+}
+
+/// How a new file's first bytes compare with another file's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Likeness {
+    /// It starts with all of the other file's first bytes.
+    Same,
+    /// It is shorter, and what it has so far matches (a copy still being written?).
+    Prefix,
+    Different,
+}
+
+/// Compares `candidate`'s first bytes with `original`'s. An empty original says nothing.
+pub fn compare_heads(original: &[u8], candidate: &[u8]) -> Likeness {
+    if original.is_empty() {
+        Likeness::Different
+    } else if candidate.len() >= original.len() {
+        if candidate[..original.len()] == *original {
+            Likeness::Same
+        } else {
+            Likeness::Different
+        }
+    } else if original.starts_with(candidate) {
+        Likeness::Prefix
+    } else {
+        Likeness::Different
+    }
 }
 
 /// The byte count a stored fingerprint covers.
@@ -41,7 +73,8 @@ pub fn like(file: &File, stored: &str) -> Option<String> {
     (covered(&fp) == Some(n)).then_some(fp)
 }
 
-fn format_fingerprint(head: &[u8]) -> String {
+/// The fingerprint of a file whose first bytes are `head`.
+pub fn of_head(head: &[u8]) -> String {
     let digest = Md5::digest(head);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("{}:{hex}", head.len())
@@ -50,6 +83,17 @@ fn format_fingerprint(head: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn head_comparisons() {
+        assert_eq!(compare_heads(b"abc", b"abcdef"), Likeness::Same);
+        assert_eq!(compare_heads(b"abc", b"abc"), Likeness::Same);
+        assert_eq!(compare_heads(b"abc", b"ab"), Likeness::Prefix);
+        assert_eq!(compare_heads(b"abc", b""), Likeness::Prefix);
+        assert_eq!(compare_heads(b"abc", b"abx"), Likeness::Different);
+        assert_eq!(compare_heads(b"abc", b"x"), Likeness::Different);
+        assert_eq!(compare_heads(b"", b"anything"), Likeness::Different);
+    }
 
     #[test]
     fn covers_at_most_the_first_kib_and_compares_like_for_like() {

@@ -30,6 +30,7 @@ use crate::discovery::PathMatcher;
 use crate::metrics::FlowCounters;
 use crate::record::{FileRef, Record};
 use file::{StartAt, TailedFile, Truncation};
+use fingerprint::{compare_heads, Likeness};
 use identity::FileId;
 
 /// Bytes read from one file per turn before moving to the next file.
@@ -46,6 +47,10 @@ const COMPLAINT_INTERVAL: Duration = Duration::from_secs(60);
 /// wait restarts while the new file grows (the copy is still being written).
 const COPY_WAIT: Duration = Duration::from_secs(5);
 
+/// However it grows, a held file is read (from 0) after this long: a live file that happens to
+/// start with the same kilobyte as another must not wait forever.
+const COPY_MAX_HOLD: Duration = Duration::from_secs(60);
+
 /// A new file held back because its first bytes match a tracked file's.
 #[derive(Debug)]
 struct Held {
@@ -53,16 +58,19 @@ struct Held {
     id: FileId,
     /// The tracked file it may be a copy of.
     of: FileRef,
+    /// When it last grew.
     since: Instant,
+    first_seen: Instant,
     size: u64,
 }
 
-/// What a new file is a copy of.
+/// What a new file may be a copy of.
 enum CopyOf {
-    /// A file truncated a moment ago: the copy continues where reading the original stopped.
+    /// A complete copy of a file truncated a moment ago: it continues where reading the
+    /// original stopped.
     Truncated(u64),
-    /// A file being tailed that was not (yet) truncated.
-    Tracked(FileRef),
+    /// It starts like this file (or like a prefix of it): hold it until that is decided.
+    Maybe(FileRef),
 }
 
 /// Largest partition key we generate (an MD5 in hex); Kinesis counts the key in the record size.
@@ -235,17 +243,18 @@ impl Tailer {
             let (start, reason) = if first_scan {
                 self.start_at_launch(&path, &meta, id)
             } else {
-                match self.copy_source(&path) {
+                match self.copy_source(&path, meta.len()) {
                     Some(CopyOf::Truncated(records_end)) => {
                         (StartAt::Offset(records_end), Reason::CopyOfTruncated)
                     }
-                    Some(CopyOf::Tracked(of)) => {
+                    Some(CopyOf::Maybe(of)) => {
                         debug!("{}: {} starts like a tracked file; waiting to see whether it is a copytruncate copy.", self.name, path.display());
                         self.held.push(Held {
                             path,
                             id,
                             of,
                             since: Instant::now(),
+                            first_seen: Instant::now(),
                             size: meta.len(),
                         });
                         continue;
@@ -284,51 +293,77 @@ impl Tailer {
         }
     }
 
-    /// Is the new file at `path` a copy of a file we read (copytruncate)? Compares its first
-    /// bytes with recently truncated files, then with the files being tailed.
-    fn copy_source(&self, path: &Path) -> Option<CopyOf> {
+    /// Could the new file at `path` be a copy of a file we read (copytruncate)? Compares its
+    /// first bytes with those of recently truncated files, then of the files being tailed.
+    fn copy_source(&self, path: &Path, size: u64) -> Option<CopyOf> {
         let file = std::fs::File::open(path).ok()?;
-        let same = |stored: &str| {
-            fingerprint::covered(stored).is_some_and(|n| n > 0)
-                && fingerprint::like(&file, stored).as_deref() == Some(stored)
-        };
-        if let Some((_, t, _)) = self
-            .truncations
-            .iter()
-            .find(|(_, t, _)| same(&t.fingerprint))
-        {
-            return Some(CopyOf::Truncated(t.records_end));
+        let head = fingerprint::head(&file, size).ok()?;
+        for (old, t, _) in &self.truncations {
+            match compare_heads(&t.head, &head) {
+                Likeness::Same if size >= t.records_end => {
+                    return Some(CopyOf::Truncated(t.records_end))
+                }
+                Likeness::Same | Likeness::Prefix => return Some(CopyOf::Maybe(*old)),
+                Likeness::Different => {}
+            }
         }
         self.files
             .iter()
-            .find(|f| same(&f.fingerprint))
-            .map(|f| CopyOf::Tracked(f.file_ref))
+            .find(|f| compare_heads(&f.head, &head) != Likeness::Different)
+            .map(|f| CopyOf::Maybe(f.file_ref))
     }
 
-    /// Decides the held files: a copy of a file that was since truncated continues where the
-    /// original's reading stopped; one whose original was let go continues from the original's
-    /// end; one whose original stayed untouched for [`COPY_WAIT`] is an independent file.
+    /// Decides the held files, looking at their first bytes again:
+    /// - different from the file they were held for: an independent file, read from 0;
+    /// - a full copy of a file that was since truncated: continues where reading the original
+    ///   stopped (a held copy of a file that was let go is decided in `read_pass`);
+    /// - still undecided after [`COPY_WAIT`] without growing: read from 0 (a plain `cp`).
     fn resolve_held(&mut self) {
         let now = Instant::now();
         self.truncations
             .retain(|(_, _, at)| now.duration_since(*at) < COPY_WAIT * 2);
         let mut decided = Vec::new();
         for (i, h) in self.held.iter_mut().enumerate() {
-            if let Some((_, t, _)) = self.truncations.iter().find(|(f, _, _)| *f == h.of) {
-                decided.push((i, StartAt::Offset(t.records_end), Reason::CopyOfTruncated));
+            let Ok(file) = std::fs::File::open(&h.path) else {
+                decided.push((i, None)); // gone again; a rescan finds it if it comes back
                 continue;
-            }
-            let size = std::fs::metadata(&h.path).map(|m| m.len()).unwrap_or(0);
-            if size != h.size {
+            };
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let head = fingerprint::head(&file, size).unwrap_or_default();
+            let truncation = self
+                .truncations
+                .iter()
+                .find(|(f, _, _)| *f == h.of)
+                .map(|(_, t, _)| t);
+            let original = match (truncation, self.files.iter().find(|f| f.file_ref == h.of)) {
+                (Some(t), _) => &t.head[..],
+                (None, Some(f)) => &f.head[..],
+                (None, None) => &[][..],
+            };
+            let likeness = compare_heads(original, &head);
+            let stalled = if size != h.size {
                 h.size = size;
                 h.since = now;
-            } else if now.duration_since(h.since) >= COPY_WAIT {
-                decided.push((i, StartAt::Offset(0), Reason::NewSinceLastRun));
-            }
+                now.duration_since(h.first_seen) >= COPY_MAX_HOLD
+            } else {
+                now.duration_since(h.since) >= COPY_WAIT
+            };
+            let start = match (likeness, truncation) {
+                (Likeness::Different, _) => Some((StartAt::Offset(0), Reason::NewSinceLastRun)),
+                (Likeness::Same, Some(t)) if size >= t.records_end || stalled => Some((
+                    StartAt::Offset(t.records_end.min(size)),
+                    Reason::CopyOfTruncated,
+                )),
+                _ if stalled => Some((StartAt::Offset(0), Reason::NewSinceLastRun)),
+                _ => continue,
+            };
+            decided.push((i, start));
         }
-        for (i, start, reason) in decided.into_iter().rev() {
+        for (i, start) in decided.into_iter().rev() {
             let h = self.held.remove(i);
-            self.open(&h.path, start, reason);
+            if let Some((start, reason)) = start {
+                self.open(&h.path, start, reason);
+            }
         }
     }
 

@@ -27,7 +27,7 @@ impl Agent {
     /// an empty flows directory, and `env` (which should come from `Emulators::env`).
     pub fn start(dir: &Path, config: &str, env: &[(String, String)]) -> Agent {
         let config_path = dir.join("agent.json");
-        fs::write(&config_path, config).expect("write config");
+        fs::write(&config_path, with_local_checkpoints(config, dir)).expect("write config");
         let flows_dir = dir.join("agent.d");
         fs::create_dir_all(&flows_dir).expect("flows dir");
         let log = dir.join("agent.log");
@@ -133,7 +133,7 @@ impl Drop for Agent {
 /// Runs the agent to completion with `config` (for configuration errors): its output.
 pub fn run_to_exit(dir: &Path, config: &str) -> Output {
     let config_path = dir.join("agent.json");
-    fs::write(&config_path, config).expect("write config");
+    fs::write(&config_path, with_local_checkpoints(config, dir)).expect("write config");
     let flows_dir = dir.join("agent.d");
     fs::create_dir_all(&flows_dir).expect("flows dir");
     let mut cmd = Command::new(agent_bin());
@@ -159,6 +159,21 @@ pub fn run_to_exit(dir: &Path, config: &str) -> Output {
         thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().expect("output")
+}
+
+/// Tests never touch /var: a config without `checkpointFile` gets one in the test's directory.
+/// (Text that is not a JSON object is left alone: it is a bad-config test.)
+fn with_local_checkpoints(config: &str, dir: &Path) -> String {
+    match serde_json::from_str::<serde_json::Value>(config) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            if !map.contains_key("checkpointFile") {
+                let path = dir.join("checkpoints").display().to_string();
+                map.insert("checkpointFile".into(), serde_json::Value::String(path));
+            }
+            serde_json::Value::Object(map).to_string()
+        }
+        _ => config.to_string(),
+    }
 }
 
 /// Polls `probe` until it returns true or `timeout` passes; returns the last answer.
