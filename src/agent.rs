@@ -173,6 +173,7 @@ pub async fn run(
 
     let stopping = Instant::now();
     info!("Agent: Shutting down...");
+    let _ = crate::sdnotify::notify("STOPPING=1");
     read_stop.cancel();
     if tokio::time::timeout(plan.shutdown_timeout, tasks.wait())
         .await

@@ -14,6 +14,7 @@
 //! - [`aws`]: SDK clients: region, credentials, endpoints, timeouts.
 //! - [`logging`]: the agent's own log file and its layout.
 //! - [`shutdown`]: signals to a stop reason.
+//! - [`sdnotify`]: readiness and stopping notices to systemd (`Type=notify`).
 //! - [`sys`]: facts about the running process (its user) for messages.
 
 pub mod agent;
@@ -24,6 +25,7 @@ pub mod discovery;
 pub mod logging;
 pub mod metrics;
 pub mod record;
+pub mod sdnotify;
 pub mod shutdown;
 pub mod sink;
 pub mod sys;

@@ -26,12 +26,30 @@ impl Agent {
     /// Writes `config` to `<dir>/agent.json` and starts the agent with its log in `<dir>/agent.log`,
     /// an empty flows directory, and `env` (which should come from `Emulators::env`).
     pub fn start(dir: &Path, config: &str, env: &[(String, String)]) -> Agent {
+        Agent::start_with(dir, config, env, &[])
+    }
+
+    /// Like [`Agent::start`], the binary run through `prefix` (e.g. `setpriv ... --`, which
+    /// execs it, so signals still reach the agent).
+    pub fn start_with(
+        dir: &Path,
+        config: &str,
+        env: &[(String, String)],
+        prefix: &[&str],
+    ) -> Agent {
         let config_path = dir.join("agent.json");
         fs::write(&config_path, with_local_checkpoints(config, dir)).expect("write config");
         let flows_dir = dir.join("agent.d");
         fs::create_dir_all(&flows_dir).expect("flows dir");
         let log = dir.join("agent.log");
-        let mut cmd = Command::new(agent_bin());
+        let mut cmd = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(agent_bin());
+                cmd
+            }
+            None => Command::new(agent_bin()),
+        };
         cmd.arg("-c")
             .arg(&config_path)
             .arg("--flows-dir")

@@ -1,0 +1,46 @@
+//! Tells systemd (a `Type=notify` unit) when the agent is ready and when it is stopping.
+//!
+//! The protocol is one datagram to the socket named by `NOTIFY_SOCKET`; no library needed.
+//! Without `NOTIFY_SOCKET` (not started by systemd) every call does nothing.
+
+use std::os::unix::net::UnixDatagram;
+
+/// Sends `state` (e.g. `READY=1`) to systemd, if the agent runs under it. Failures are returned
+/// for logging; they never stop the agent.
+pub fn notify(state: &str) -> std::io::Result<()> {
+    match std::env::var_os("NOTIFY_SOCKET") {
+        Some(path) => notify_to(&path, state),
+        None => Ok(()),
+    }
+}
+
+/// Sends `state` to the notification socket at `path` (`@name` for an abstract socket).
+pub fn notify_to(path: &std::ffi::OsStr, state: &str) -> std::io::Result<()> {
+    let socket = UnixDatagram::unbound()?;
+    let bytes = path.as_encoded_bytes();
+    if let Some(name) = bytes.strip_prefix(b"@") {
+        // An abstract socket (Linux): the name is the rest, with a leading NUL.
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+        socket.send_to_addr(state.as_bytes(), &addr)?;
+    } else {
+        socket.send_to(state.as_bytes(), &path)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sends_one_datagram_to_the_socket() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notify");
+        let listener = UnixDatagram::bind(&path).expect("bind");
+        notify_to(path.as_os_str(), "READY=1").expect("send");
+        let mut buf = [0u8; 64];
+        let n = listener.recv(&mut buf).expect("recv");
+        assert_eq!(&buf[..n], b"READY=1");
+    }
+}

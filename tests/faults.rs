@@ -1,0 +1,192 @@
+//! Bad input and faults through the real binary: files the agent cannot read, a checkpoint
+//! database it cannot open, and a Java agent's checkpoint database to resume from.
+
+mod support;
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::Duration;
+
+use support::agent::{eventually, run_to_exit, Agent};
+use support::{aws_test_env, Emulators};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+fn endpoints(emu: &Emulators) -> String {
+    format!(
+        r#""kinesis.endpoint": "{}", "kinesis.region": "us-east-1", "cloudwatch.emitMetrics": false,"#,
+        emu.kinesis_endpoint
+    )
+}
+
+fn write_lines(path: &std::path::Path, prefix: &str, n: usize) -> Vec<String> {
+    let lines: Vec<String> = (0..n).map(|i| format!("{prefix} {i:04}\n")).collect();
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open");
+    for l in &lines {
+        f.write_all(l.as_bytes()).expect("write");
+    }
+    lines
+}
+
+fn is_root() -> bool {
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+#[test]
+fn an_unreadable_file_is_named_with_the_user_and_the_fix_and_the_others_keep_shipping() {
+    let emu = Emulators::shared();
+    emu.create_stream("perm-stream", 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The agent may run as another user below: let it into the test directory.
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let state = dir.path().join("state");
+    fs::create_dir(&state).expect("mkdir");
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o777)).expect("chmod");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    let secret = logs.join("secret.log");
+    write_lines(&secret, "secret", 3);
+    // Root reads everything, so as root the agent runs as `nobody`; otherwise the file is 000.
+    let prefix: Vec<&str> = if is_root() {
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).expect("chmod");
+        vec![
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ]
+    } else {
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).expect("chmod");
+        vec![]
+    };
+    let config = format!(
+        r#"{{ {} "checkpointFile": "{}/checkpoints", "flows": [ {{ "filePattern": "{}/*.log", "kinesisStream": "perm-stream",
+             "initialPosition": "START_OF_FILE", "maxBufferAgeMillis": 1000 }} ] }}"#,
+        endpoints(emu),
+        state.display(),
+        logs.display()
+    );
+    let mut agent = Agent::start_with(&state, &config, &aws_test_env(), &prefix);
+    agent.wait_for_log("Agent: Startup completed", WAIT);
+    let open = write_lines(&logs.join("open.log"), "open", 5);
+    assert!(
+        eventually(WAIT, || emu.kinesis_records("perm-stream").len() >= 5),
+        "log:\n{}",
+        agent.log_text()
+    );
+    agent.wait_for_log("permission denied", WAIT);
+    assert!(agent.stop().success());
+    let log = agent.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("permission denied"))
+        .expect("the error line");
+    assert!(
+        line.contains("[ERROR]") && line.contains("secret.log"),
+        "{line}"
+    );
+    assert!(line.contains("Fix:"), "{line}");
+    if is_root() {
+        assert!(
+            line.contains("nobody (uid 65534)"),
+            "names the agent's user: {line}"
+        );
+    }
+    assert_eq!(
+        log.matches("permission denied").count(),
+        1,
+        "repeated at most once a minute:\n{log}"
+    );
+    let got: Vec<String> = emu
+        .kinesis_records("perm-stream")
+        .into_iter()
+        .map(|r| String::from_utf8_lossy(&r.data).into_owned())
+        .collect();
+    let mut got = got;
+    got.sort();
+    assert_eq!(got, open);
+}
+
+#[test]
+fn a_checkpoint_database_that_cannot_be_opened_exits_1_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("not-a-dir"), "x").expect("write");
+    let db = dir.path().join("not-a-dir").join("checkpoints");
+    let config = format!(
+        r#"{{ "kinesis.region": "us-east-1", "checkpointFile": "{}",
+             "flows": [ {{ "filePattern": "{}/*.log", "kinesisStream": "s" }} ] }}"#,
+        db.display(),
+        dir.path().display()
+    );
+    let out = run_to_exit(dir.path(), &config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("checkpoint database") && stderr.contains(&db.display().to_string()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_java_agent_checkpoint_database_is_resumed_from() {
+    let emu = Emulators::shared();
+    emu.create_stream("java-stream", 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("app.log");
+    let before = write_lines(&file, "before", 10);
+    let shipped_by_java = before.iter().map(String::len).sum::<usize>();
+    let meta = fs::metadata(&file).expect("stat");
+    let flow = format!("kinesis:java-stream:{}/app.log*", dir.path().display());
+    // The Java agent's database: its schema, its statements, its value formats.
+    let db = dir.path().join("checkpoints");
+    let conn = rusqlite::Connection::open(&db).expect("sqlite");
+    conn.execute_batch(
+        "create table if not exists FILE_CHECKPOINTS(flow text, path text, fileId text, lastModifiedTime bigint, size bigint, offset bigint, lastUpdated datetime, primary key (flow, path))",
+    )
+    .expect("schema");
+    conn.execute(
+        "insert or ignore into FILE_CHECKPOINTS values(?,?,?,?,?,?,strftime('%Y-%m-%d %H:%M:%f','now'))",
+        rusqlite::params![
+            flow,
+            file.display().to_string(),
+            format!("(dev={:x},ino={})", meta.dev(), meta.ino()),
+            meta.mtime() * 1000,
+            meta.len() as i64,
+            shipped_by_java as i64
+        ],
+    )
+    .expect("row");
+    drop(conn);
+    let after = write_lines(&file, "after", 5);
+    let config = format!(
+        r#"{{ {} "checkpointFile": "{}", "flows": [ {{ "filePattern": "{}/app.log*", "kinesisStream": "java-stream", "maxBufferAgeMillis": 1000 }} ] }}"#,
+        endpoints(emu),
+        db.display(),
+        dir.path().display()
+    );
+    let mut agent = Agent::start(dir.path(), &config, &aws_test_env());
+    assert!(
+        eventually(WAIT, || emu.kinesis_records("java-stream").len() >= 5),
+        "log:\n{}",
+        agent.log_text()
+    );
+    assert!(agent.stop().success());
+    assert!(agent.log_text().contains(&format!(
+        "at offset {shipped_by_java} (resuming from its checkpoint)"
+    )));
+    let mut got: Vec<String> = emu
+        .kinesis_records("java-stream")
+        .into_iter()
+        .map(|r| String::from_utf8_lossy(&r.data).into_owned())
+        .collect();
+    got.sort();
+    assert_eq!(got, after, "exactly what the Java agent had not shipped");
+}
