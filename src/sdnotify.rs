@@ -24,7 +24,7 @@ pub fn notify_to(path: &std::ffi::OsStr, state: &str) -> std::io::Result<()> {
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
         socket.send_to_addr(state.as_bytes(), &addr)?;
     } else {
-        socket.send_to(state.as_bytes(), &path)?;
+        socket.send_to(state.as_bytes(), path)?;
     }
     Ok(())
 }
