@@ -54,7 +54,6 @@ const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
     ("skipHeaderLines", "skipping header lines"),
     ("fileFooterPattern", "file footers"),
     ("dataProcessingOptions", "record converters"),
-    ("aggregatedRecordSizeBytes", "packing several lines into one Firehose record"),
     ("waitOnFullPublishQueueMillis", "publish-queue wait times"),
     ("waitOnEmptyPublishQueueMillis", "publish-queue wait times"),
 ];

@@ -98,6 +98,14 @@ impl TailedFile {
         })
     }
 
+    /// Packs whole lines into records of up to `bytes` (Firehose `aggregatedRecordSizeBytes`).
+    pub fn with_aggregation(mut self, bytes: usize) -> Self {
+        if bytes > 0 {
+            self.splitter = self.splitter.aggregating(bytes);
+        }
+        self
+    }
+
     /// What a checkpoint stores about this file.
     pub fn info(&self) -> FileInfo {
         FileInfo {

@@ -272,7 +272,15 @@ impl Tailer {
         let file_ref = FileRef(self.next_ref);
         let max_record = self.max_record();
         let terminator = &self.flow.truncated_record_terminator;
-        match TailedFile::open(path, file_ref, start, max_record, terminator) {
+        let aggregate = match self.flow.destination {
+            crate::config::Destination::Firehose {
+                aggregated_record_size_bytes,
+                ..
+            } if self.flow.multi_line_start_pattern.is_none() => aggregated_record_size_bytes,
+            _ => 0,
+        };
+        let opened = TailedFile::open(path, file_ref, start, max_record, terminator);
+        match opened.map(|f| f.with_aggregation(aggregate)) {
             Ok(f) => {
                 self.next_ref += 1;
                 info!(

@@ -21,6 +21,10 @@ pub struct Piece {
 pub struct LineSplitter {
     /// Max bytes of one record, its `\n` included.
     max_record: usize,
+    /// Firehose `aggregatedRecordSizeBytes`: whole lines are packed into one record up to this
+    /// many bytes (0: one line per record). Lines are packed only within one read block, so
+    /// records stay zero-copy slices.
+    aggregate: usize,
     /// Written at the end of a truncated record (`truncatedRecordTerminator`).
     terminator: Bytes,
     /// Inside an oversize line: its cut record, held until the line's `\n` arrives; bytes up to
@@ -36,16 +40,24 @@ impl LineSplitter {
         debug_assert!(terminator.len() < max_record);
         LineSplitter {
             max_record,
+            aggregate: 0,
             terminator: Bytes::copy_from_slice(terminator),
             cut: None,
             offset: start_offset,
         }
     }
 
+    /// Packs whole lines into records of up to `bytes` (Firehose `aggregatedRecordSizeBytes`).
+    pub fn aggregating(mut self, bytes: usize) -> Self {
+        self.aggregate = bytes.min(self.max_record);
+        self
+    }
+
     /// A fresh splitter with the same limits, starting at `offset` (after truncation).
     pub fn restarted_at(&self, offset: u64) -> Self {
         LineSplitter {
             max_record: self.max_record,
+            aggregate: self.aggregate,
             terminator: self.terminator.clone(),
             cut: None,
             offset,
@@ -83,22 +95,24 @@ impl LineSplitter {
         }
         if let Some(last) = memchr::memrchr(b'\n', buf) {
             let block = buf.split_to(last + 1).freeze();
+            // Lines [run_start, run_end) of the block not yet emitted, packed into one record
+            // when aggregation is on (each line its own record otherwise).
+            let (mut run_start, mut run_end) = (0, 0);
             let mut start = 0;
             for nl in memchr::memchr_iter(b'\n', &block) {
                 let end = nl + 1;
-                let line = block.slice(start..end);
-                let end_offset = self.offset + end as u64;
-                out.push(if line.len() > self.max_record {
-                    self.truncate(&line, end_offset)
-                } else {
-                    Piece {
-                        data: line,
-                        end_offset,
-                        truncated: false,
-                    }
-                });
+                if end - start > self.max_record {
+                    self.emit_run(&block, run_start, run_end, out);
+                    out.push(self.truncate(&block[start..end], self.offset + end as u64));
+                    run_start = end;
+                } else if run_end > run_start && end - run_start > self.aggregate {
+                    self.emit_run(&block, run_start, run_end, out);
+                    run_start = start;
+                }
+                run_end = end;
                 start = end;
             }
+            self.emit_run(&block, run_start, run_end, out);
             self.offset += block.len() as u64;
         }
         if buf.len() >= self.max_record {
@@ -109,6 +123,16 @@ impl LineSplitter {
             let held = buf.split().freeze();
             self.offset += held.len() as u64;
             self.cut = Some(self.truncate(&held, self.offset).data);
+        }
+    }
+
+    fn emit_run(&self, block: &Bytes, start: usize, end: usize, out: &mut Vec<Piece>) {
+        if end > start {
+            out.push(Piece {
+                data: block.slice(start..end),
+                end_offset: self.offset + end as u64,
+                truncated: false,
+            });
         }
     }
 
@@ -202,6 +226,35 @@ mod tests {
         assert_eq!(&out[1].data[..], b"next\n");
         assert_eq!(out[1].end_offset, 160 * 64 * 1024 + 6);
         assert_eq!(s.offset(), out[1].end_offset);
+    }
+
+    #[test]
+    fn aggregation_packs_whole_lines_up_to_the_hint() {
+        // The Java agent's AggregationSplitter cases (hint 10).
+        let pack = |input: &[u8]| {
+            let mut s = LineSplitter::new(100, b"\n", 0).aggregating(10);
+            let mut buf = BytesMut::from(input);
+            let mut out = Vec::new();
+            s.split(&mut buf, &mut out);
+            texts(&out)
+                .into_iter()
+                .map(|(d, o)| (d.to_vec(), o))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(pack(b"AA\nBB\nCC\n"), vec![(b"AA\nBB\nCC\n".to_vec(), 9)]);
+        assert_eq!(
+            pack(b"AAAA\nBBBB\nCCCC\n"),
+            vec![(b"AAAA\nBBBB\n".to_vec(), 10), (b"CCCC\n".to_vec(), 15)]
+        );
+        assert_eq!(
+            pack(b"0123456789AB\n0123456789AB\n"),
+            vec![
+                (b"0123456789AB\n".to_vec(), 13),
+                (b"0123456789AB\n".to_vec(), 26)
+            ]
+        );
+        // A trailing partial line is not part of any record yet.
+        assert_eq!(pack(b"AA\nBB"), vec![(b"AA\n".to_vec(), 3)]);
     }
 
     #[test]
