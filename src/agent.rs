@@ -20,7 +20,9 @@ use crate::checkpoint::writer::{run_writer, FlowCheckpoints};
 use crate::checkpoint::AckTracker;
 use crate::config::{AgentPlan, Destination, FlowPlan, JAVA_CHECKPOINT_FILE};
 use crate::discovery::PathMatcher;
+use crate::metrics::cloudwatch::{self, MetricsFlow, Publisher};
 use crate::metrics::progress::{self, Progress};
+use crate::metrics::status::{self, FlowStatus, SNAPSHOT_INTERVAL};
 use crate::metrics::FlowCounters;
 use crate::sink::backoff::Backoff;
 use crate::sink::batcher::{run_batcher, BatchBuilder};
@@ -41,6 +43,34 @@ struct FlowHandle {
     name: String,
     counters: Arc<FlowCounters>,
     emit_internal_metrics: bool,
+}
+
+/// Rewrites the status snapshot every few seconds until `stop`, then marks it stopped.
+async fn run_status(
+    path: std::path::PathBuf,
+    flows: Vec<FlowStatus>,
+    started: std::time::SystemTime,
+    stop: CancellationToken,
+) {
+    let mut failed = false;
+    loop {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(SNAPSHOT_INTERVAL) => false,
+            _ = stop.cancelled() => true,
+        };
+        let snapshot = status::snapshot(&flows, started, !stopping);
+        match status::write(&path, &snapshot) {
+            Ok(()) => failed = false,
+            Err(e) if !failed => {
+                failed = true;
+                warn!("Cannot write the status file {}: {e}; `aws-kinesis-agent status` will not see this agent.", path.display());
+            }
+            Err(_) => {}
+        }
+        if stopping {
+            return;
+        }
+    }
 }
 
 /// The checkpoint database, opened (and the Java agent's imported) before any flow starts.
@@ -93,9 +123,6 @@ pub async fn run(
             notice.message
         );
     }
-    if plan.cloudwatch.emit_metrics {
-        warn!("cloudwatch.emitMetrics: CloudWatch metrics are not published by this build yet; the progress lines in this log carry the same counts.");
-    }
     info!(
         "Agent: using region {} for every AWS client.",
         clients.region
@@ -107,6 +134,8 @@ pub async fn run(
     let global = Arc::new(Semaphore::new(plan.max_sending_threads.max(1)));
     let mut flows = Vec::new();
     let mut saved = Vec::new();
+    let mut metrics = Vec::new();
+    let mut statuses = Vec::new();
     let urgent_save = Arc::new(tokio::sync::Notify::new());
     for flow in &plan.flows {
         info!("Agent: Starting tailer for file {}", flow.id);
@@ -140,6 +169,17 @@ pub async fn run(
             stored,
         ) {
             Ok(handle) => {
+                let destination = flow.destination.metric_dimension();
+                metrics.push(MetricsFlow {
+                    destination: destination.clone(),
+                    counters: handle.counters.clone(),
+                });
+                statuses.push(FlowStatus {
+                    id: flow.id.clone(),
+                    destination,
+                    counters: handle.counters.clone(),
+                    acks: acks.clone(),
+                });
                 flows.push(handle);
                 saved.push(FlowCheckpoints {
                     flow_id: flow.id.clone(),
@@ -157,6 +197,27 @@ pub async fn run(
         urgent_save,
         writer_stop.clone(),
     ));
+    let reporters_stop = CancellationToken::new();
+    let reporters = TaskTracker::new();
+    let status_path = status::status_path(&plan.checkpoint_file);
+    reporters.spawn(run_status(
+        status_path,
+        statuses,
+        std::time::SystemTime::now(),
+        reporters_stop.clone(),
+    ));
+    if plan.cloudwatch.emit_metrics {
+        let publisher = Publisher {
+            client: clients.cloudwatch.clone(),
+            namespace: plan.cloudwatch.namespace.clone(),
+            instance: plan.cloudwatch.tag_instance.then(cloudwatch::instance_name),
+            period: plan.cloudwatch.buffer_time,
+            max_datums: plan.cloudwatch.queue_size,
+            flows: metrics,
+        };
+        reporters.spawn(publisher.run(reporters_stop.clone()));
+    }
+    reporters.close();
     info!(
         "Agent: Startup completed in {} ms.",
         started.elapsed().as_millis()
@@ -190,6 +251,8 @@ pub async fn run(
     if let Err(e) = writer.await {
         error!("Agent: the checkpoint writer failed: {e}");
     }
+    reporters_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), reporters.wait()).await;
     report(&flows, started, plan.log_emit_internal_metrics);
     info!(
         "Agent: Shut down completed in {} ms. Uptime: {} ms",

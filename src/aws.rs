@@ -35,6 +35,7 @@ impl std::error::Error for NoRegion {}
 pub struct Clients {
     pub kinesis: aws_sdk_kinesis::Client,
     pub firehose: aws_sdk_firehose::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub region: Region,
 }
 
@@ -85,9 +86,17 @@ pub async fn clients(plan: &AgentPlan) -> Result<Clients, NoRegion> {
             firehose = firehose.region(Region::new(r));
         }
     }
+    let mut cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&sdk);
+    if let Some(endpoint) = &aws.cloudwatch_endpoint {
+        cloudwatch = cloudwatch.endpoint_url(with_scheme(endpoint));
+        if let Some(r) = region_of_endpoint(endpoint) {
+            cloudwatch = cloudwatch.region(Region::new(r));
+        }
+    }
     Ok(Clients {
         kinesis: aws_sdk_kinesis::Client::from_conf(kinesis.build()),
         firehose: aws_sdk_firehose::Client::from_conf(firehose.build()),
+        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build()),
         region,
     })
 }

@@ -2,12 +2,15 @@
 //! (`%d{yyyy-MM-dd HH:mm:ss.SSSZ} %X{hostname} (%t) %c [%p] %m%n`, the host name empty as in
 //! Java 2.x, so two spaces follow the time stamp).
 //!
-//! Not in this build yet: rotation of the log file (the Java agent rolls it hourly and keeps
-//! 7 days); use logrotate with `copytruncate` meanwhile.
+//! Rotation, as the Java agent's log4j set-up: the file rolls every hour (and also when it
+//! passes [`MAX_LOG_BYTES`], so a burst of errors cannot fill the disk) to
+//! `aws-kinesis-agent-YYYY-MM-DD-HH.log` beside it, and rolled files older than 7 days are
+//! deleted. The Java agent also gzips rolled files; these stay plain text.
 
-use std::fs::OpenOptions;
-use std::io;
-use std::path::Path;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use time::{format_description::FormatItem, macros::format_description, OffsetDateTime, UtcOffset};
 use tracing::{Event, Level, Subscriber};
@@ -18,6 +21,118 @@ use tracing_subscriber::EnvFilter;
 
 /// Default log file, as the Java agent.
 pub const DEFAULT_LOG_FILE: &str = "/var/log/aws-kinesis-agent/aws-kinesis-agent.log";
+
+/// A log file rolls when it reaches this size, even within the hour.
+pub const MAX_LOG_BYTES: u64 = 100 * 1024 * 1024;
+/// Rolled files are kept this long (Java: 7 days).
+pub const KEEP_ROLLED: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The active log file, rolled hourly and by size.
+pub struct RollingFile {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    /// The hour (UTC, as `YYYY-MM-DD-HH`) the active file belongs to.
+    hour: String,
+}
+
+fn hour_of(t: SystemTime) -> String {
+    let t = OffsetDateTime::from(t);
+    format!(
+        "{:04}-{:02}-{:02}-{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour()
+    )
+}
+
+impl RollingFile {
+    pub fn open(path: &Path) -> io::Result<RollingFile> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let meta = file.metadata()?;
+        let hour = hour_of(meta.modified().unwrap_or_else(|_| SystemTime::now()));
+        Ok(RollingFile {
+            path: path.to_path_buf(),
+            file,
+            size: meta.len(),
+            hour,
+        })
+    }
+
+    /// The name the active file gets when it rolls: `<stem>-<hour>.log`, `.1`, `.2`... if taken.
+    fn rolled_name(&self) -> PathBuf {
+        let stem = self
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let base = dir.join(format!("{stem}-{}.log", self.hour));
+        let mut candidate = base.clone();
+        let mut n = 1;
+        while candidate.exists() {
+            candidate = PathBuf::from(format!("{}.{n}", base.display()));
+            n += 1;
+        }
+        candidate
+    }
+
+    fn roll(&mut self, now_hour: String) -> io::Result<()> {
+        std::fs::rename(&self.path, self.rolled_name())?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.size = 0;
+        self.hour = now_hour;
+        self.prune();
+        Ok(())
+    }
+
+    /// Deletes rolled files older than [`KEEP_ROLLED`].
+    fn prune(&self) {
+        let (Some(dir), Some(stem)) = (self.path.parent(), self.path.file_stem()) else {
+            return;
+        };
+        let prefix = format!("{}-", stem.to_string_lossy());
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > KEEP_ROLLED);
+            if name.starts_with(&prefix) && name.contains(".log") && old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+impl Write for RollingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let now_hour = hour_of(SystemTime::now());
+        if now_hour != self.hour || self.size + buf.len() as u64 > MAX_LOG_BYTES {
+            // A failed roll (e.g. the directory became read-only) keeps writing to the same file.
+            let _ = self.roll(now_hour);
+        }
+        let n = self.file.write(buf)?;
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
 
 const TIMESTAMP: &[FormatItem<'static>] = format_description!(
     "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3][offset_hour sign:mandatory][offset_minute]"
@@ -75,11 +190,7 @@ fn filter(level: Level) -> EnvFilter {
 /// until exit: dropping it flushes the log.
 pub fn init(file: &Path, level: Level) -> WorkerGuard {
     let offset = UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC);
-    let opened = file
-        .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|_| OpenOptions::new().create(true).append(true).open(file));
-    let (writer, guard) = match opened {
+    let (writer, guard) = match RollingFile::open(file) {
         Ok(f) => tracing_appender::non_blocking::NonBlockingBuilder::default()
             .lossy(false)
             .finish(f),
@@ -99,4 +210,48 @@ pub fn init(file: &Path, level: Level) -> WorkerGuard {
         .with_writer(writer)
         .init();
     guard
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolls_by_size_into_dated_files_and_keeps_the_live_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("aws-kinesis-agent.log");
+        let mut log = RollingFile::open(&path).expect("open");
+        log.write_all(b"first\n").expect("write");
+        log.size = MAX_LOG_BYTES; // as if the file were full
+        log.write_all(b"second\n").expect("write");
+        assert_eq!(std::fs::read_to_string(&path).expect("live"), "second\n");
+        let rolled: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "aws-kinesis-agent.log")
+            .collect();
+        assert_eq!(rolled.len(), 1);
+        assert!(
+            rolled[0].starts_with("aws-kinesis-agent-") && rolled[0].ends_with(".log"),
+            "{rolled:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(&rolled[0])).expect("rolled"),
+            "first\n"
+        );
+    }
+
+    #[test]
+    fn rolls_when_the_hour_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("aws-kinesis-agent.log");
+        let mut log = RollingFile::open(&path).expect("open");
+        log.write_all(b"old hour\n").expect("write");
+        log.hour = "2000-01-01-00".into();
+        log.write_all(b"new hour\n").expect("write");
+        let old = dir.path().join("aws-kinesis-agent-2000-01-01-00.log");
+        assert_eq!(std::fs::read_to_string(old).expect("rolled"), "old hour\n");
+        assert_eq!(std::fs::read_to_string(&path).expect("live"), "new hour\n");
+    }
 }

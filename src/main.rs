@@ -15,12 +15,15 @@ use tracing::{error, info, Level};
 #[derive(Debug, Parser)]
 #[command(name = "aws-kinesis-agent", version)]
 struct Options {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Configuration file.
-    #[arg(short = 'c', long = "configuration", value_name = "PATH", default_value = DEFAULT_CONFIG_FILE)]
+    #[arg(short = 'c', long = "configuration", value_name = "PATH", default_value = DEFAULT_CONFIG_FILE, global = true)]
     configuration: PathBuf,
 
     /// Directory whose files each add flows (every regular file's "flows" array is appended).
-    #[arg(long = "flows-dir", value_name = "DIR", default_value = DEFAULT_FLOWS_DIR)]
+    #[arg(long = "flows-dir", value_name = "DIR", default_value = DEFAULT_FLOWS_DIR, global = true)]
     flows_dir: PathBuf,
 
     /// The agent's own log file (created if missing; falls back to standard error if it cannot be opened).
@@ -30,6 +33,52 @@ struct Options {
     /// Log level: TRACE, DEBUG, INFO, WARN or ERROR.
     #[arg(short = 'L', long = "log-level", value_name = "LEVEL", env = "AGENT_LOG_LEVEL", default_value = "INFO", value_parser = parse_level)]
     log_level: Level,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Show the running agent's flows, files, offsets, lag and last error (exit 3 when it is not running).
+    Status {
+        /// Read this status file instead of the one next to the configuration's checkpoint database.
+        #[arg(long = "status-file", value_name = "PATH")]
+        status_file: Option<PathBuf>,
+        /// Print the raw JSON snapshot.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `status`: exit 0 and print when the agent runs, 3 when it does not, 1 when the
+/// configuration cannot be read.
+fn status(options: &Options, status_file: Option<&Path>, raw: bool) -> ExitCode {
+    let path = match status_file {
+        Some(p) => p.to_path_buf(),
+        None => match config::load(
+            &options.configuration,
+            Some(&options.flows_dir),
+            &Environment::from_host(),
+        ) {
+            Ok(plan) => kinesis_agent::metrics::status::status_path(&plan.checkpoint_file),
+            Err(e) => {
+                eprintln!("aws-kinesis-agent: configuration error: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    match kinesis_agent::metrics::status::read_running(&path) {
+        Ok(value) => {
+            if raw {
+                println!("{value:#}");
+            } else {
+                print!("{}", kinesis_agent::metrics::status::render(&value));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{e}");
+            ExitCode::from(3)
+        }
+    }
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -54,6 +103,9 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Some(Command::Status { status_file, json }) = &options.command {
+        return status(&options, status_file.as_deref(), *json);
+    }
     if let Err(msg) = check_readable(&options.configuration) {
         eprintln!("aws-kinesis-agent: {msg}");
         return ExitCode::from(1);

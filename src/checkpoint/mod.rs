@@ -30,6 +30,8 @@ pub struct FileInfo {
     pub fingerprint: String,
     pub size: u64,
     pub mtime_ms: i64,
+    /// Offset up to which the file was turned into records (for the status snapshot).
+    pub read: u64,
 }
 
 #[cfg(test)]
@@ -42,6 +44,7 @@ impl FileInfo {
             fingerprint: "0:d41d8cd98f00b204e9800998ecf8427e".into(),
             size: 0,
             mtime_ms: 0,
+            read: 0,
         }
     }
 }
@@ -165,6 +168,18 @@ impl AckTracker {
     /// Puts back watermarks whose save failed, to be saved next time.
     pub fn restore_dirty(&self, files: impl IntoIterator<Item = FileRef>) {
         self.lock().dirty.extend(files);
+    }
+
+    /// Every tracked file with its acknowledged offset (for the status snapshot).
+    pub fn files(&self) -> Vec<(FileInfo, u64)> {
+        let inner = self.lock();
+        let mut files: Vec<(FileInfo, u64)> = inner
+            .files
+            .iter()
+            .map(|(f, info)| (info.clone(), inner.marks.acked(*f).unwrap_or(0)))
+            .collect();
+        files.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        files
     }
 
     /// Bytes read but not yet acknowledged, over all tracked files, given each file's read offset.

@@ -848,7 +848,6 @@ fn keys_not_yet_acted_on_get_a_notice_when_set() {
         found,
         [
             "assumeRoleARN",
-            "cloudwatch.tagInstance",
             "flows[0].multiLineStartPattern",
             "flows[1].dataProcessingOptions",
             "flows[1].log.emitInternalMetrics",

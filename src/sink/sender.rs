@@ -162,7 +162,6 @@ pub async fn send_batch<P: PutBatch>(put: &P, batch: Batch, ctx: &SendContext) {
             return;
         }
         let total = data.len();
-        FlowCounters::add(&ctx.counters.record_send_attempts, total as u64);
         let result = tokio::select! {
             result = put.put(&data) => result,
             _ = ctx.abort.cancelled() => return,
@@ -172,8 +171,8 @@ pub async fn send_batch<P: PutBatch>(put: &P, batch: Batch, ctx: &SendContext) {
                 let failed = valid_failures(failures, total);
                 let refused: usize = failed.iter().map(|f| data[f.index].len()).sum();
                 let accepted_bytes = data.iter().map(Bytes::len).sum::<usize>() - refused;
-                FlowCounters::add(&ctx.counters.records_sent, (total - failed.len()) as u64);
-                FlowCounters::add(&ctx.counters.bytes_sent, accepted_bytes as u64);
+                let counters = &ctx.counters;
+                counters.call_returned(total as u64, failed.len() as u64, accepted_bytes as u64);
                 if failed.is_empty() {
                     ctx.backoff().on_success();
                     recovered(put, ctx);
@@ -184,13 +183,12 @@ pub async fn send_batch<P: PutBatch>(put: &P, batch: Batch, ctx: &SendContext) {
                     );
                     return;
                 }
-                FlowCounters::add(&ctx.counters.record_send_errors, failed.len() as u64);
                 ctx.backoff().on_partial(failed.len(), total);
                 report_partial(put, ctx, &failed, total);
                 data = failed.iter().map(|f| data[f.index].clone()).collect();
             }
             Err(err) => {
-                FlowCounters::add(&ctx.counters.service_errors, 1);
+                ctx.counters.call_failed(total as u64, &err.to_string());
                 ctx.backoff().on_failure();
                 report_error(put, ctx, &err);
                 if err.kind == ErrorKind::Fatal {
@@ -235,6 +233,12 @@ fn report_partial<P: PutBatch>(put: &P, ctx: &SendContext, failed: &[RecordFailu
         .map(|(c, n)| format!("{c}: {n}"))
         .collect::<Vec<_>>()
         .join(", ");
+    ctx.counters.error(&format!(
+        "{} of {} records refused by {} ({summary})",
+        failed.len(),
+        total,
+        put.describe()
+    ));
     let mut reports = ctx.reports();
     reports.failing = true;
     if let Some(since) = reports.due("partial", REPEAT_TRANSIENT) {

@@ -114,6 +114,7 @@ impl TailedFile {
             fingerprint: self.fingerprint.clone(),
             size: self.size,
             mtime_ms: self.mtime_ms,
+            read: self.offset(),
         }
     }
 

@@ -56,8 +56,6 @@ const COPY_MAX_HOLD: Duration = Duration::from_secs(60);
 struct Held {
     path: PathBuf,
     id: FileId,
-    /// The tracked file it may be a copy of.
-    of: FileRef,
     /// When it last grew.
     since: Instant,
     first_seen: Instant,
@@ -69,8 +67,9 @@ enum CopyOf {
     /// A complete copy of a file truncated a moment ago: it continues where reading the
     /// original stopped.
     Truncated(u64),
-    /// It starts like this file (or like a prefix of it): hold it until that is decided.
-    Maybe(FileRef),
+    /// It starts like a tracked or truncated file (or like a prefix of one): hold it until
+    /// that is decided.
+    Maybe,
 }
 
 /// Largest partition key we generate (an MD5 in hex); Kinesis counts the key in the record size.
@@ -247,12 +246,11 @@ impl Tailer {
                     Some(CopyOf::Truncated(records_end)) => {
                         (StartAt::Offset(records_end), Reason::CopyOfTruncated)
                     }
-                    Some(CopyOf::Maybe(of)) => {
+                    Some(CopyOf::Maybe) => {
                         debug!("{}: {} starts like a tracked file; waiting to see whether it is a copytruncate copy.", self.name, path.display());
                         self.held.push(Held {
                             path,
                             id,
-                            of,
                             since: Instant::now(),
                             first_seen: Instant::now(),
                             size: meta.len(),
@@ -306,26 +304,29 @@ impl Tailer {
     fn copy_source(&self, path: &Path, size: u64) -> Option<CopyOf> {
         let file = std::fs::File::open(path).ok()?;
         let head = fingerprint::head(&file, size).ok()?;
-        for (old, t, _) in &self.truncations {
+        for (_, t, _) in &self.truncations {
             match compare_heads(&t.head, &head) {
                 Likeness::Same if size >= t.records_end => {
                     return Some(CopyOf::Truncated(t.records_end))
                 }
-                Likeness::Same | Likeness::Prefix => return Some(CopyOf::Maybe(*old)),
+                Likeness::Same | Likeness::Prefix => return Some(CopyOf::Maybe),
                 Likeness::Different => {}
             }
         }
-        self.files
+        let maybe = self
+            .files
             .iter()
-            .find(|f| compare_heads(&f.head, &head) != Likeness::Different)
-            .map(|f| CopyOf::Maybe(f.file_ref))
+            .any(|f| compare_heads(&f.head, &head) != Likeness::Different);
+        maybe.then_some(CopyOf::Maybe)
     }
 
     /// Decides the held files, looking at their first bytes again:
-    /// - different from the file they were held for: an independent file, read from 0;
     /// - a full copy of a file that was since truncated: continues where reading the original
-    ///   stopped (a held copy of a file that was let go is decided in `read_pass`);
-    /// - still undecided after [`COPY_WAIT`] without growing: read from 0 (a plain `cp`).
+    ///   stopped;
+    /// - different from every tracked and recently truncated file: an independent file, read
+    ///   from 0;
+    /// - still undecided after [`COPY_WAIT`] without growing (a plain `cp`), or after
+    ///   [`COPY_MAX_HOLD`] in all: read from 0.
     fn resolve_held(&mut self) {
         let now = Instant::now();
         self.truncations
@@ -338,17 +339,6 @@ impl Tailer {
             };
             let size = file.metadata().map(|m| m.len()).unwrap_or(0);
             let head = fingerprint::head(&file, size).unwrap_or_default();
-            let truncation = self
-                .truncations
-                .iter()
-                .find(|(f, _, _)| *f == h.of)
-                .map(|(_, t, _)| t);
-            let original = match (truncation, self.files.iter().find(|f| f.file_ref == h.of)) {
-                (Some(t), _) => &t.head[..],
-                (None, Some(f)) => &f.head[..],
-                (None, None) => &[][..],
-            };
-            let likeness = compare_heads(original, &head);
             let stalled = if size != h.size {
                 h.size = size;
                 h.since = now;
@@ -356,16 +346,27 @@ impl Tailer {
             } else {
                 now.duration_since(h.since) >= COPY_WAIT
             };
-            let start = match (likeness, truncation) {
-                (Likeness::Different, _) => Some((StartAt::Offset(0), Reason::NewSinceLastRun)),
-                (Likeness::Same, Some(t)) if size >= t.records_end || stalled => Some((
-                    StartAt::Offset(t.records_end.min(size)),
-                    Reason::CopyOfTruncated,
-                )),
-                _ if stalled => Some((StartAt::Offset(0), Reason::NewSinceLastRun)),
+            let copy_of = self
+                .truncations
+                .iter()
+                .find(|(_, t, _)| compare_heads(&t.head, &head) == Likeness::Same)
+                .map(|(_, t, _)| t.records_end);
+            let undecided = self
+                .truncations
+                .iter()
+                .any(|(_, t, _)| compare_heads(&t.head, &head) != Likeness::Different)
+                || self
+                    .files
+                    .iter()
+                    .any(|f| compare_heads(&f.head, &head) != Likeness::Different);
+            let start = match copy_of {
+                Some(end) if size >= end || stalled => {
+                    (StartAt::Offset(end.min(size)), Reason::CopyOfTruncated)
+                }
+                _ if !undecided || stalled => (StartAt::Offset(0), Reason::NewSinceLastRun),
                 _ => continue,
             };
-            decided.push((i, start));
+            decided.push((i, Some(start)));
         }
         for (i, start) in decided.into_iter().rev() {
             let h = self.held.remove(i);
@@ -434,7 +435,6 @@ impl Tailer {
         let acks = &self.acks;
         self.closed.retain(|f| !acks.forget_if_settled(*f));
         let mut truncated = Vec::new();
-        let mut finished = Vec::new();
         let mut total = 0;
         let mut i = 0;
         let max_record = self.max_record();
@@ -477,11 +477,11 @@ impl Tailer {
                 self.acks.observe(file_ref, f.info());
             }
             if !pieces.is_empty() {
-                FlowCounters::add(&self.counters.bytes_parsed, outcome.bytes);
-                FlowCounters::add(&self.counters.records_parsed, pieces.len() as u64);
+                self.counters
+                    .records_parsed(pieces.len() as u64, outcome.bytes);
                 let truncated = pieces.iter().filter(|p| p.truncated).count() as u64;
                 if truncated > 0 {
-                    FlowCounters::add(&self.counters.records_truncated, truncated);
+                    self.counters.records_truncated(truncated);
                     warn!("{}: Truncated {truncated} record(s) in {}, because they exceeded the max record size: {max_record}", self.name, f.path.display());
                 }
                 let records = pieces
@@ -496,25 +496,17 @@ impl Tailer {
                     return total; // the pipeline is shutting down
                 }
             } else {
-                FlowCounters::add(&self.counters.bytes_parsed, outcome.bytes);
+                self.counters.bytes_read(outcome.bytes);
             }
             if done {
-                let f = self.files.remove(i);
+                self.files.remove(i);
                 self.closed.push(file_ref);
-                finished.push((file_ref, f.offset()));
             } else {
                 i += 1;
             }
         }
         for (old, t) in truncated {
             self.renumber_truncated(old, t);
-        }
-        for (file, end) in finished {
-            // A held copy of a file that was let go continues from where the original ended.
-            while let Some(i) = self.held.iter().position(|h| h.of == file) {
-                let h = self.held.remove(i);
-                self.open(&h.path, StartAt::Offset(end), Reason::CopyOfTruncated);
-            }
         }
         self.resolve_held();
         total
@@ -523,8 +515,11 @@ impl Tailer {
     fn update_gauges(&self) {
         let behind: u64 = self.files.iter().map(|f| f.behind()).sum();
         let lagging = self.files.iter().filter(|f| f.behind() > 0).count() as u64;
-        FlowCounters::set(&self.counters.bytes_behind, behind);
-        FlowCounters::set(&self.counters.files_behind, lagging.saturating_sub(1));
+        let unacked = self
+            .acks
+            .unacknowledged(self.files.iter().map(|f| (f.file_ref, f.offset())));
+        self.counters
+            .behind(behind, lagging.saturating_sub(1), unacked);
     }
 
     /// Logs `msg` at ERROR, at most once per [`COMPLAINT_INTERVAL`] for the same path.
