@@ -7,6 +7,7 @@
 //! - [`agent`]: wires one pipeline per flow from the plan, supervises it, drains it on shutdown.
 //! - [`discovery`]: which paths match a flow's pattern now; filesystem events as rescan hints.
 //! - [`tail`]: following files by identity, reading them in blocks, splitting lines.
+//! - [`process`]: multi-line records, header/footer lines, the Java agent's record converters.
 //! - [`record`]: the record type that flows between stages.
 //! - [`sink`]: batching, the send loop with retries and backoff, Kinesis and Firehose calls.
 //! - [`checkpoint`]: the in-order acknowledgement watermark of each file.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod discovery;
 pub mod logging;
 pub mod metrics;
+pub mod process;
 pub mod record;
 pub mod sdnotify;
 pub mod shutdown;
