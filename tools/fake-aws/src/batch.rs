@@ -76,20 +76,18 @@ impl BatchBuilder {
     /// Decodes `data_b64` and appends `partition_key`; returns the decoded data's length.
     pub fn push(
         &mut self,
-        data_b64: &str,
+        data_b64: impl AsRef<[u8]>,
         partition_key: &str,
         explicit_hash_key: Option<u128>,
     ) -> Result<usize, ApiError> {
         let start = self.buf.len();
-        base64::engine::general_purpose::STANDARD
-            .decode_vec(data_b64, &mut self.buf)
-            .map_err(|e| {
-                self.buf.truncate(start);
-                ApiError::serialization(format!(
-                    "Records[{}].Data is not valid base64: {e}",
-                    self.records.len()
-                ))
-            })?;
+        decode_base64(data_b64.as_ref(), &mut self.buf).map_err(|e| {
+            self.buf.truncate(start);
+            ApiError::serialization(format!(
+                "Records[{}].Data is not valid base64: {e}",
+                self.records.len()
+            ))
+        })?;
         let data_end = self.buf.len();
         self.buf.extend_from_slice(partition_key.as_bytes());
         self.records.push(BatchRecord {
@@ -107,6 +105,29 @@ impl BatchBuilder {
             records: self.records,
         }
     }
+}
+
+/// Appends the bytes that standard, padded base64 `text` encodes to `out`. Decoding is the largest single
+/// cost of a PutRecords call, so this uses base64's SIMD engine (AVX2 / NEON, detected at run
+/// time, scalar otherwise) where the target has one.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
+pub fn decode_base64(text: &[u8], out: &mut Vec<u8>) -> Result<(), base64::DecodeError> {
+    use base64::engine::{GeneralPurposeConfig, Simd};
+    static ENGINE: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    ENGINE
+        .get_or_init(|| Simd::standard(GeneralPurposeConfig::new()))
+        .decode_vec(text, out)
+}
+
+#[cfg(not(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+)))]
+pub fn decode_base64(text: &[u8], out: &mut Vec<u8>) -> Result<(), base64::DecodeError> {
+    base64::engine::general_purpose::STANDARD.decode_vec(text, out)
 }
 
 /// Checks a stream / delivery stream name: 1..=`max_len` characters of `[a-zA-Z0-9_.-]`.
@@ -159,6 +180,29 @@ mod tests {
         assert_eq!(batch.partition_key(&batch.records[1]), b"k2");
         assert_eq!(batch.records[1].explicit_hash_key, Some(7));
         assert_eq!(&batch.data_bytes(&batch.records[0])[..], b"hello");
+    }
+
+    #[test]
+    fn simd_decoding_matches_the_scalar_engine() {
+        use base64::Engine as _;
+        let std = &base64::engine::general_purpose::STANDARD;
+        for len in [0usize, 1, 2, 3, 31, 32, 33, 95, 96, 97, 200, 1000, 4099] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            let text = std.encode(&data);
+            let mut out = vec![9u8];
+            decode_base64(text.as_bytes(), &mut out).unwrap();
+            assert_eq!(out[1..], data[..], "len {len}");
+        }
+        for bad in ["A", "AB=", "A===", "AAAA!AAA", "AAA=AAAA", "AB==\n"] {
+            let mut out = Vec::new();
+            assert_eq!(
+                decode_base64(bad.as_bytes(), &mut out).is_ok(),
+                std.decode(bad).is_ok(),
+                "{bad:?}"
+            );
+        }
+        // Non-canonical trailing bits are rejected by both.
+        assert!(decode_base64(b"AB==", &mut Vec::new()).is_err());
     }
 
     #[test]

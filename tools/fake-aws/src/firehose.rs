@@ -8,6 +8,7 @@ use std::io::Write as _;
 use serde::Deserialize;
 
 use crate::batch::{validate_name, Batch, BatchBuilder, RecordOutcome};
+use crate::digits::push_hex;
 use crate::error::{arn, ApiError, Service};
 
 /// PutRecordBatch limits (Firehose quotas): 500 records per call, 1,000 KiB per record,
@@ -31,8 +32,10 @@ struct PutRecordBatchInput<'a> {
 
 #[derive(Deserialize)]
 struct RecordInput<'a> {
+    /// Raw bytes of the base64 text: serde_json then skips the UTF-8 check, and invalid
+    /// characters fail base64 decoding anyway.
     #[serde(rename = "Data", borrow)]
-    data: Cow<'a, str>,
+    data: Cow<'a, [u8]>,
 }
 
 #[derive(Deserialize)]
@@ -110,7 +113,10 @@ pub fn put_record_batch_response(outcomes: &[RecordOutcome]) -> Vec<u8> {
         }
         let _ = match *outcome {
             RecordOutcome::Accepted { sequence, .. } => {
-                write!(out, "{{\"RecordId\":\"{sequence:032x}\"}}")
+                out.extend_from_slice(b"{\"RecordId\":\"");
+                push_hex(&mut out, sequence, 32);
+                out.extend_from_slice(b"\"}");
+                Ok(())
             }
             RecordOutcome::Failed { code, .. } => write!(
                 out,

@@ -8,6 +8,7 @@ use std::io::Write as _;
 use serde::Deserialize;
 
 use crate::batch::{stream_name, Batch, BatchBuilder, RecordOutcome};
+use crate::digits::push_decimal;
 use crate::error::{arn, ApiError, Service};
 use crate::shards::{hash_range, parse_hash_key, shard_id};
 
@@ -34,8 +35,10 @@ struct PutRecordsInput<'a> {
 
 #[derive(Deserialize)]
 struct RecordInput<'a> {
+    /// Raw bytes of the base64 text: serde_json then skips the UTF-8 check, and invalid
+    /// characters fail base64 decoding anyway.
     #[serde(rename = "Data", borrow)]
-    data: Cow<'a, str>,
+    data: Cow<'a, [u8]>,
     #[serde(rename = "PartitionKey", borrow)]
     partition_key: Cow<'a, str>,
     #[serde(rename = "ExplicitHashKey", borrow, default)]
@@ -135,17 +138,22 @@ pub fn put_records_response(stream: &str, outcomes: &[RecordOutcome]) -> Vec<u8>
         if i > 0 {
             out.push(b',');
         }
-        let _ = match *outcome {
-            RecordOutcome::Accepted { shard, sequence } => write!(
-                out,
-                "{{\"SequenceNumber\":\"49{sequence:054}\",\"ShardId\":\"shardId-{shard:012}\"}}"
-            ),
-            RecordOutcome::Failed { shard, code } => write!(
-                out,
-                "{{\"ErrorCode\":\"{code}\",\"ErrorMessage\":\"{}\"}}",
-                record_error_message(code, stream, shard)
-            ),
-        };
+        match *outcome {
+            RecordOutcome::Accepted { shard, sequence } => {
+                out.extend_from_slice(b"{\"SequenceNumber\":\"49");
+                push_decimal(&mut out, sequence, 54);
+                out.extend_from_slice(b"\",\"ShardId\":\"shardId-");
+                push_decimal(&mut out, u64::from(shard), 12);
+                out.extend_from_slice(b"\"}");
+            }
+            RecordOutcome::Failed { shard, code } => {
+                let _ = write!(
+                    out,
+                    "{{\"ErrorCode\":\"{code}\",\"ErrorMessage\":\"{}\"}}",
+                    record_error_message(code, stream, shard)
+                );
+            }
+        }
     }
     out.extend_from_slice(b"],\"EncryptionType\":\"NONE\"}");
     out

@@ -9,6 +9,7 @@
 //! - [`kinesis`], [`firehose`], [`cloudwatch`]: request parsing with the services' limits and
 //!   response bodies, no state; [`batch`] is the decoded record batch they share;
 //! - [`shards`]: MD5 hash keys, shard ranges, per-shard rate windows;
+//! - [`digits`]: fast zero-padded numbers for responses;
 //! - [`error`]: whole-call error answers; [`control`]: the `/__control/` API; [`cli`]: flags.
 //!
 //! It is a test tool: it binds 127.0.0.1 only, checks that requests are signed but not the
@@ -18,6 +19,7 @@ pub mod batch;
 pub mod cli;
 pub mod cloudwatch;
 pub mod control;
+pub mod digits;
 pub mod error;
 pub mod faults;
 pub mod firehose;
