@@ -1,6 +1,7 @@
 //! Test support: local AWS emulators for integration tests.
 //!
-//! Include it from a test file with `mod support;`. It starts, on free loopback ports:
+//! Include it from a test file with `mod support;`. [`fake::FakeAws`] runs the project's own fake
+//! endpoint (tools/fake-aws) for fault-injection tests. This module starts, on free loopback ports:
 //!
 //! - **kinesalite** (Kinesis Data Streams) through `tests/emu/run-kinesalite.js`, and
 //! - **moto server** (Firehose, S3, STS) through `tests/emu/emu.py serve-moto`,
@@ -19,6 +20,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod agent;
+pub mod fake;
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};
