@@ -18,12 +18,14 @@ use crate::checkpoint::resume::Stored;
 use crate::checkpoint::store::{import_java_database, CheckpointStore, StoreError};
 use crate::checkpoint::writer::{run_writer, FlowCheckpoints};
 use crate::checkpoint::AckTracker;
-use crate::config::{AgentPlan, Destination, FlowPlan, JAVA_CHECKPOINT_FILE};
+use crate::config::{AgentPlan, Destination, FlowPlan, ProcessingOption, JAVA_CHECKPOINT_FILE};
 use crate::discovery::PathMatcher;
+use crate::ec2_metadata::ImdsSource;
 use crate::metrics::cloudwatch::{self, MetricsFlow, Publisher};
 use crate::metrics::progress::{self, Progress};
 use crate::metrics::status::{self, FlowStatus, SNAPSHOT_INTERVAL};
 use crate::metrics::FlowCounters;
+use crate::process::FlowRecords;
 use crate::sink::backoff::Backoff;
 use crate::sink::batcher::{run_batcher, BatchBuilder};
 use crate::sink::firehose::FirehosePut;
@@ -298,6 +300,34 @@ fn start_flow(
         abort.clone(),
     ));
 
+    let ec2 = if flow
+        .processing
+        .iter()
+        .any(|o| matches!(o, ProcessingOption::AddEc2Metadata { .. }))
+    {
+        let ttl = flow
+            .processing
+            .iter()
+            .find_map(|o| match o {
+                ProcessingOption::AddEc2Metadata { metadata_ttl, .. } => Some(*metadata_ttl),
+                _ => None,
+            })
+            .unwrap_or(Duration::from_secs(3600));
+        let source = Arc::new(ImdsSource::default());
+        tasks.spawn(
+            source
+                .clone()
+                .run(ttl, crate::logging::local_offset(), read_stop.clone()),
+        );
+        Some(source as Arc<dyn crate::process::Ec2MetadataSource>)
+    } else {
+        None
+    };
+    let max_record = match flow.destination {
+        Destination::Kinesis { .. } => flow.max_record_bytes() - KINESIS_KEY_RESERVE,
+        Destination::Firehose { .. } => flow.max_record_bytes(),
+    };
+    let records = Arc::new(FlowRecords::new(&flow, max_record, ec2)?);
     let tailer = Tailer::new(
         flow.clone(),
         matcher,
@@ -305,6 +335,7 @@ fn start_flow(
         acks.clone(),
         record_tx,
         stored,
+        records,
     );
     tasks.spawn(tailer.run(read_stop.clone()));
     tasks.spawn(run_batcher(builder, record_rx, batch_tx, acks));
@@ -343,8 +374,8 @@ fn snapshot(c: &FlowCounters) -> Progress {
     Progress {
         records_parsed: FlowCounters::get(&c.records_parsed),
         bytes_parsed: FlowCounters::get(&c.bytes_parsed),
-        records_transformed: 0,
-        records_skipped: 0,
+        records_transformed: FlowCounters::get(&c.records_transformed),
+        records_skipped: FlowCounters::get(&c.records_skipped),
         records_sent: FlowCounters::get(&c.records_sent),
         bytes_behind: FlowCounters::get(&c.bytes_behind),
         files_behind: FlowCounters::get(&c.files_behind),

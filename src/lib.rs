@@ -13,6 +13,8 @@
 //! - [`checkpoint`]: the in-order acknowledgement watermark of each file.
 //! - [`metrics`]: per-flow counters and the Java agent's progress lines.
 //! - [`aws`]: SDK clients: region, credentials, endpoints, timeouts.
+//! - [`ec2_metadata`]: ADDEC2METADATA's facts from the instance metadata service, cached.
+//! - [`process`]: records as the Java agent builds them: multi-line, headers, converters.
 //! - [`logging`]: the agent's own log file and its layout.
 //! - [`shutdown`]: signals to a stop reason.
 //! - [`sdnotify`]: readiness and stopping notices to systemd (`Type=notify`).
@@ -23,6 +25,7 @@ pub mod aws;
 pub mod checkpoint;
 pub mod config;
 pub mod discovery;
+pub mod ec2_metadata;
 pub mod logging;
 pub mod metrics;
 pub mod process;

@@ -185,11 +185,18 @@ fn filter(level: Level) -> EnvFilter {
     ))
 }
 
+/// The local UTC offset, found once while the process is still single-threaded (the `time`
+/// crate refuses to read it later, as that is not sound with threads).
+pub fn local_offset() -> UtcOffset {
+    static OFFSET: std::sync::OnceLock<UtcOffset> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC))
+}
+
 /// Starts logging to `file` (appending; parent directory created if missing). If the file
 /// cannot be opened, logs to standard error instead and says why there. Keep the guard alive
 /// until exit: dropping it flushes the log.
 pub fn init(file: &Path, level: Level) -> WorkerGuard {
-    let offset = UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC);
+    let offset = local_offset();
     let (writer, guard) = match RollingFile::open(file) {
         Ok(f) => tracing_appender::non_blocking::NonBlockingBuilder::default()
             .lossy(false)

@@ -82,7 +82,9 @@ fn status(options: &Options, status_file: Option<&Path>, raw: bool) -> ExitCode 
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
-    match s.to_ascii_uppercase().as_str() {
+    match s.trim().to_ascii_uppercase().as_str() {
+        // An empty AGENT_LOG_LEVEL= line in the environment file means "not set".
+        "" => Ok(Level::INFO),
         "TRACE" => Ok(Level::TRACE),
         "DEBUG" => Ok(Level::DEBUG),
         "INFO" => Ok(Level::INFO),

@@ -45,10 +45,6 @@ const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
     ("log.emitInternalMetrics", "status lines in the log"),
     ("checkpoints.queryTimeoutSeconds", "checkpoint database timeouts"),
     ("checkpoints.connectionTimeoutSeconds", "checkpoint database timeouts"),
-    ("multiLineStartPattern", "multi-line records"),
-    ("skipHeaderLines", "skipping header lines"),
-    ("fileFooterPattern", "file footers"),
-    ("dataProcessingOptions", "record converters"),
     ("waitOnFullPublishQueueMillis", "publish-queue wait times"),
     ("waitOnEmptyPublishQueueMillis", "publish-queue wait times"),
 ];

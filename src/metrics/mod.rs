@@ -70,6 +70,12 @@ pub struct FlowCounters {
     pub bytes_parsed: AtomicU64,
     /// Records cut to the record size limit (Java `FileTailer.RecordsTruncated`).
     pub records_truncated: AtomicU64,
+    /// Records converted by `dataProcessingOptions` (Java `TotalRecordsProcessed`).
+    pub records_transformed: AtomicU64,
+    /// Records dropped by a converter or as a footer (Java `TotalRecordsSkipped`).
+    pub records_skipped: AtomicU64,
+    /// Records sent raw because a converter failed (Java `TotalDataProcessingErrors`).
+    pub processing_errors: AtomicU64,
     /// Records the service accepted (Java `RecordsSent`).
     pub records_sent: AtomicU64,
     /// Data bytes of the records the service accepted (Java `BytesSent`).
@@ -102,6 +108,13 @@ impl FlowCounters {
     /// Bytes were read that made no record yet (a partial line) or none at all (discarded).
     pub fn bytes_read(&self, bytes: u64) {
         Self::add(&self.bytes_parsed, bytes);
+    }
+
+    /// Records went through the converters.
+    pub fn records_processed(&self, transformed: u64, skipped: u64, errors: u64) {
+        Self::add(&self.records_transformed, transformed);
+        Self::add(&self.records_skipped, skipped);
+        Self::add(&self.processing_errors, errors);
     }
 
     /// Records were cut to the record size limit.

@@ -17,6 +17,7 @@
 //! - [`text`]: Java string operations (decode, trim, split).
 //! - [`multiline`]: records of several lines (`multiLineStartPattern`).
 //! - [`header`]: lines not sent (`skipHeaderLines`, `fileFooterPattern`).
+//! - [`records`]: a flow's record building assembled from the above, in the Java order.
 
 pub mod chain;
 pub mod csv;
@@ -27,6 +28,7 @@ pub mod log;
 pub mod metadata;
 pub mod multiline;
 pub mod pattern;
+pub mod records;
 pub mod single_line;
 pub mod text;
 
@@ -38,3 +40,4 @@ pub use ec2::{Ec2Metadata, Ec2MetadataSource};
 pub use header::{FooterPattern, HeaderSkipper};
 pub use metadata::Clock;
 pub use multiline::{MultiLineSplitter, DEFAULT_MULTI_LINE_FLUSH_INTERVAL};
+pub use records::{FileLines, Finished, FlowRecords};

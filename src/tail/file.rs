@@ -57,6 +57,10 @@ pub struct TailedFile {
     pub fingerprint: String,
     /// The first bytes themselves (at most `FINGERPRINT_BYTES`), to recognise copies.
     pub head: Vec<u8>,
+    /// Header skipping and multi-line state (set by the tailer).
+    pub lines: Option<crate::process::FileLines>,
+    /// When data was last read (a multi-line record is flushed once the file is quiet).
+    pub last_data: tokio::time::Instant,
     /// Not matched by the last scan (deleted, moved away, renamed out of the pattern): read to
     /// the end through the open handle, then let go.
     pub gone: bool,
@@ -92,6 +96,8 @@ impl TailedFile {
             fingerprint: fingerprint::of_head(&head),
             head,
             gone: false,
+            lines: None,
+            last_data: tokio::time::Instant::now(),
             file,
             splitter: LineSplitter::new(max_record, terminator, offset),
             buf: BytesMut::new(),

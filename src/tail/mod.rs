@@ -28,6 +28,7 @@ use crate::config::{FlowPlan, InitialPosition};
 use crate::discovery::watch::{DirWatcher, Hints};
 use crate::discovery::PathMatcher;
 use crate::metrics::FlowCounters;
+use crate::process::{FlowRecords, DEFAULT_MULTI_LINE_FLUSH_INTERVAL};
 use crate::record::{FileRef, Record};
 use file::{StartAt, TailedFile, Truncation};
 use fingerprint::{compare_heads, Likeness};
@@ -97,6 +98,9 @@ pub struct Tailer {
     counters: Arc<FlowCounters>,
     acks: AckTracker,
     out: mpsc::Sender<Vec<Record>>,
+    /// Header skipping, multi-line grouping and converters.
+    records: Arc<FlowRecords>,
+    last_processing_warning: Option<Instant>,
 }
 
 impl Tailer {
@@ -107,6 +111,7 @@ impl Tailer {
         acks: AckTracker,
         out: mpsc::Sender<Vec<Record>>,
         stored: Vec<Stored>,
+        records: Arc<FlowRecords>,
     ) -> Tailer {
         Tailer {
             name: format!("FileTailer[{}]", flow.id),
@@ -126,6 +131,8 @@ impl Tailer {
             counters,
             acks,
             out,
+            records,
+            last_processing_warning: None,
         }
     }
 
@@ -279,7 +286,8 @@ impl Tailer {
         };
         let opened = TailedFile::open(path, file_ref, start, max_record, terminator);
         match opened.map(|f| f.with_aggregation(aggregate)) {
-            Ok(f) => {
+            Ok(mut f) => {
+                f.lines = Some(self.records.for_file(f.offset()));
                 self.next_ref += 1;
                 info!(
                     "{}: Opening {} for parsing at offset {} ({}).",
@@ -385,6 +393,7 @@ impl Tailer {
         let new = FileRef(self.next_ref);
         self.next_ref += 1;
         f.file_ref = new;
+        f.lines = Some(self.records.for_file(0));
         self.acks.retire(old);
         self.acks.start(new, 0, f.info());
         self.closed.push(old);
@@ -453,6 +462,7 @@ impl Tailer {
                     continue;
                 }
             };
+            let was_truncated = outcome.truncated.is_some();
             if let Some(t) = outcome.truncated {
                 warn!(
                     "{}: {} was truncated (it had {} bytes of records read); reading it again from the start.",
@@ -476,27 +486,59 @@ impl Tailer {
             if outcome.bytes > 0 {
                 self.acks.observe(file_ref, f.info());
             }
-            if !pieces.is_empty() {
+            let now = Instant::now();
+            let offset = f.offset();
+            let lines = f.lines.get_or_insert_with(|| self.records.for_file(offset));
+            let (mut grouped, _headers) = lines.push(pieces);
+            if outcome.bytes > 0 {
+                f.last_data = now;
+            }
+            // An open multi-line record is complete when the file goes quiet, is let go, or
+            // is truncated (its lines belong to the old content).
+            let quiet = now.duration_since(f.last_data) >= DEFAULT_MULTI_LINE_FLUSH_INTERVAL;
+            if lines.is_open() && (done || quiet || was_truncated) {
+                grouped.extend(lines.flush());
+            }
+            if grouped.is_empty() {
+                self.counters.bytes_read(outcome.bytes);
+            } else {
                 self.counters
-                    .records_parsed(pieces.len() as u64, outcome.bytes);
-                let truncated = pieces.iter().filter(|p| p.truncated).count() as u64;
+                    .records_parsed(grouped.len() as u64, outcome.bytes);
+                let truncated = grouped.iter().filter(|p| p.truncated).count() as u64;
                 if truncated > 0 {
                     self.counters.records_truncated(truncated);
                     warn!("{}: Truncated {truncated} record(s) in {}, because they exceeded the max record size: {max_record}", self.name, f.path.display());
                 }
-                let records = pieces
+                let finished = self.records.finish(grouped);
+                self.counters.records_processed(
+                    finished.transformed,
+                    finished.skipped,
+                    finished.errors,
+                );
+                if let Some(e) = finished.first_error {
+                    if self
+                        .last_processing_warning
+                        .is_none_or(|t| now.duration_since(t) >= COMPLAINT_INTERVAL)
+                    {
+                        self.last_processing_warning = Some(now);
+                        warn!("{}: Cannot process input data: {e}, falling back to raw data. ({} record(s) in this read; repeated at most once a minute)", self.name, finished.errors);
+                    }
+                }
+                if let Some(w) = self.records.chain().take_ec2_warning() {
+                    warn!("{}: {w}", self.name);
+                }
+                let records: Vec<Record> = finished
+                    .records
                     .into_iter()
-                    .map(|p| Record {
-                        data: p.data,
+                    .map(|(data, end_offset, _)| Record {
+                        data,
                         file: file_ref,
-                        end_offset: p.end_offset,
+                        end_offset,
                     })
                     .collect();
-                if self.out.send(records).await.is_err() {
+                if !records.is_empty() && self.out.send(records).await.is_err() {
                     return total; // the pipeline is shutting down
                 }
-            } else {
-                self.counters.bytes_read(outcome.bytes);
             }
             if done {
                 self.files.remove(i);
