@@ -83,6 +83,7 @@ impl SendContext {
 #[derive(Debug, Default)]
 struct Reports {
     last: HashMap<String, (Instant, u64)>,
+    /// A whole call failed since the last success (partial failures do not count).
     failing: bool,
 }
 
@@ -240,7 +241,6 @@ fn report_partial<P: PutBatch>(put: &P, ctx: &SendContext, failed: &[RecordFailu
         put.describe()
     ));
     let mut reports = ctx.reports();
-    reports.failing = true;
     if let Some(since) = reports.due("partial", REPEAT_TRANSIENT) {
         let more = if since > 0 {
             format!(" ({since} more partial failures since the last report)")
@@ -290,8 +290,9 @@ fn report_error<P: PutBatch>(put: &P, ctx: &SendContext, err: &SendError) {
 fn recovered<P: PutBatch>(put: &P, ctx: &SendContext) {
     let mut reports = ctx.reports();
     if reports.failing {
+        // The rate limits stay as they are: a problem that comes back within the minute is
+        // not reported again at once.
         reports.failing = false;
-        reports.last.clear();
         info!("{}: {} accepts records again.", ctx.name, put.describe());
     }
 }

@@ -69,9 +69,31 @@ impl Agent {
         }
     }
 
-    /// The agent's log so far.
+    /// The agent's log so far, rolled parts first (the log rolls at every full hour).
     pub fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
+        let stem = self
+            .log
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut rolled: Vec<PathBuf> = fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{stem}-")))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        rolled.sort();
+        let mut text = String::new();
+        for part in rolled.iter().chain(std::iter::once(&self.log)) {
+            text.push_str(&fs::read_to_string(part).unwrap_or_default());
+        }
+        text
     }
 
     /// Waits until the log contains `needle` (panics with the log after `timeout`).
