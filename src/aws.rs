@@ -6,7 +6,11 @@
 
 use std::fmt;
 
-use aws_config::{BehaviorVersion, Region};
+use std::time::Duration;
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_smithy_types::timeout::TimeoutConfig;
 
@@ -61,7 +65,10 @@ pub async fn clients(plan: &AgentPlan) -> Result<Clients, NoRegion> {
     if let Some(region) = configured_region(aws) {
         loader = loader.region(Region::new(region));
     }
-    let sdk = loader.load().await;
+    if let Some(app) = app_name(aws) {
+        loader = loader.app_name(app);
+    }
+    let mut sdk = loader.load().await;
     let Some(region) = sdk.region().cloned() else {
         let config_file = plan
             .sources
@@ -70,6 +77,9 @@ pub async fn clients(plan: &AgentPlan) -> Result<Clients, NoRegion> {
             .unwrap_or_default();
         return Err(NoRegion { config_file });
     };
+    if let Some(role) = &aws.assume_role_arn {
+        sdk = assume_role(sdk, role, aws).await;
+    }
 
     let mut kinesis = aws_sdk_kinesis::config::Builder::from(&sdk);
     if let Some(endpoint) = &aws.kinesis_endpoint {
@@ -99,6 +109,41 @@ pub async fn clients(plan: &AgentPlan) -> Result<Clients, NoRegion> {
         cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build()),
         region,
     })
+}
+
+/// Session name of the assumed role (Java `AgentContext`).
+pub const ASSUMED_ROLE_SESSION: &str = "AWSKinesisAgent";
+/// Length of an assumed-role session (Java: 3600 s); the SDK refreshes before it ends.
+pub const ASSUMED_ROLE_SESSION_LENGTH: Duration = Duration::from_secs(3600);
+
+/// Every client uses the role `role`, assumed with the credentials `sdk` has (config keys or
+/// the standard chain), through STS at `sts.endpoint` when set.
+async fn assume_role(sdk: SdkConfig, role: &str, aws: &AwsPlan) -> SdkConfig {
+    let mut sts = sdk.clone().into_builder();
+    if let Some(endpoint) = &aws.sts_endpoint {
+        sts.set_endpoint_url(Some(with_scheme(endpoint)));
+    }
+    let mut builder = AssumeRoleProvider::builder(role)
+        .session_name(ASSUMED_ROLE_SESSION)
+        .session_length(ASSUMED_ROLE_SESSION_LENGTH)
+        .configure(&sts.build());
+    if let Some(id) = &aws.assume_role_external_id {
+        builder = builder.external_id(id);
+    }
+    let provider = builder.build().await;
+    sdk.into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build()
+}
+
+/// The SDK adds `app/<name>` to its user agent: `userAgent` when it is a valid name there,
+/// else `aws-kinesis-agent`. (`userAgentOverride`, replacing the whole user agent, is not
+/// possible with the SDK; the configuration reports it.)
+fn app_name(aws: &AwsPlan) -> Option<AppName> {
+    aws.user_agent
+        .as_deref()
+        .and_then(|ua| AppName::new(ua.replace(' ', "_")).ok())
+        .or_else(|| AppName::new("aws-kinesis-agent").ok())
 }
 
 /// `kinesis.region`, else the region in a standard Kinesis endpoint host name.

@@ -4,8 +4,7 @@
 mod support;
 
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -160,60 +159,21 @@ fn header_lines_are_skipped_and_csv_becomes_json() {
     );
 }
 
-/// A minimal instance metadata service (IMDSv2: token, identity document, tags) on loopback.
-fn fake_imds() -> (String, std::thread::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = format!("http://{}", listener.local_addr().expect("addr"));
-    let handle = std::thread::spawn(move || {
-        listener.set_nonblocking(false).ok();
-        for stream in listener.incoming().take(200) {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut request = String::new();
-            if reader.read_line(&mut request).is_err() {
-                continue;
-            }
-            let mut length = 0;
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                    break;
-                }
-                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let path = request.split_whitespace().nth(1).unwrap_or("");
-            let (status, text) = match path {
-                "/latest/api/token" => ("200 OK", "fake-token".to_string()),
-                "/latest/dynamic/instance-identity/document" => (
-                    "200 OK",
-                    r#"{"privateIp":"10.1.2.3","availabilityZone":"eu-west-1a","instanceId":"i-0123456789abcdef0","instanceType":"t3.micro","accountId":"123456789012","imageId":"ami-12345678","region":"eu-west-1"}"#.to_string(),
-                ),
-                "/latest/meta-data/tags/instance" => ("200 OK", "Name\nTeam".to_string()),
-                "/latest/meta-data/tags/instance/Name" => ("200 OK", "web-1".to_string()),
-                "/latest/meta-data/tags/instance/Team" => ("200 OK", "logs".to_string()),
-                _ => ("404 Not Found", String::new()),
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nx-aws-ec2-metadata-token-ttl-seconds: 21600\r\nconnection: close\r\n\r\n{text}",
-                text.len()
-            );
-            let _ = stream.write_all(response.as_bytes());
-        }
-    });
-    (addr, handle)
-}
-
 #[test]
 fn addec2metadata_appends_instance_facts_from_the_metadata_service() {
     let emu = Emulators::shared();
     emu.create_stream("ec2-stream", 1);
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("app.json");
-    let (imds, _server) = fake_imds();
+    let imds = support::imds::start(&[
+        (
+            "/latest/dynamic/instance-identity/document",
+            r#"{"privateIp":"10.1.2.3","availabilityZone":"eu-west-1a","instanceId":"i-0123456789abcdef0","instanceType":"t3.micro","accountId":"123456789012","imageId":"ami-12345678","region":"eu-west-1"}"#,
+        ),
+        ("/latest/meta-data/tags/instance", "Name\nTeam"),
+        ("/latest/meta-data/tags/instance/Name", "web-1"),
+        ("/latest/meta-data/tags/instance/Team", "logs"),
+    ]);
     let config = format!(
         r#"{{ "kinesis.endpoint": "{}", "kinesis.region": "us-east-1", "cloudwatch.emitMetrics": false,
              "flows": [ {{ "filePattern": "{}", "kinesisStream": "ec2-stream", "maxBufferAgeMillis": 1000,

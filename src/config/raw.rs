@@ -32,11 +32,7 @@ use super::{
 /// one line per key: that is what `rustfmt::skip` is for).
 #[rustfmt::skip]
 const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
-    ("assumeRoleARN", "assuming an IAM role"),
-    ("assumeRoleExternalId", "assuming an IAM role"),
-    ("sts.endpoint", "assuming an IAM role"),
-    ("userAgent", "a custom HTTP user agent"),
-    ("userAgentOverride", "a custom HTTP user agent"),
+    ("userAgentOverride", "replacing the whole HTTP user agent (the AWS SDK for Rust always sends its own; `userAgent` is sent as its app name)"),
     ("maxConnections", "the size of the HTTP connection pool"),
     ("connectionTTLMillis", "a time to live for pooled HTTP connections"),
     ("useTcpKeepAlive", "TCP keep-alive"),

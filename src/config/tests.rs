@@ -846,22 +846,18 @@ fn keys_not_yet_acted_on_get_a_notice_when_set() {
     found.sort();
     assert_eq!(
         found,
-        [
-            "assumeRoleARN",
-            "flows[1].log.emitInternalMetrics",
-            "maxConnections",
-        ]
+        ["flows[1].log.emitInternalMetrics", "maxConnections",]
     );
-    let role = plan
+    let pool = plan
         .not_supported
         .iter()
-        .find(|n| n.key == "assumeRoleARN")
+        .find(|n| n.key == "maxConnections")
         .expect("notice");
     assert_eq!(
-        role.message,
-        "accepted and validated, but not yet acted on by this build: assuming an IAM role"
+        pool.message,
+        "accepted and validated, but not yet acted on by this build: the size of the HTTP connection pool"
     );
-    assert_eq!(role.file, Path::new(MAIN));
+    assert_eq!(pool.file, Path::new(MAIN));
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
 }
 

@@ -119,7 +119,25 @@ where
     R: fmt::Debug,
 {
     use aws_smithy_runtime_api::client::result::SdkError;
-    let message = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
+    // One line in the log: the SDK's messages can span lines (e.g. the providers it tried).
+    let message = aws_smithy_types::error::display::DisplayErrorContext(err)
+        .to_string()
+        .split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let no_credentials =
+        message.contains("no credentials") || message.contains("credential provider");
+    if no_credentials {
+        let fix = "no AWS credentials were found: set awsAccessKeyId/awsSecretAccessKey in agent.json, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the agent's environment file, a profile, or attach an instance profile. The agent keeps retrying and ships as soon as credentials appear.";
+        return SendError {
+            kind: ErrorKind::Fatal,
+            code: "NoCredentials".into(),
+            message,
+            fix: Some(fix.into()),
+        };
+    }
     match err {
         SdkError::ServiceError(service) => {
             let code = service

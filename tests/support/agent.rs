@@ -57,7 +57,14 @@ impl Agent {
             .arg("-l")
             .arg(&log);
         super::apply_aws_test_env(&mut cmd);
-        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        // An empty value removes the variable (e.g. the test credentials, to test without).
+        for (k, v) in env {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

@@ -21,6 +21,7 @@
 
 pub mod agent;
 pub mod fake;
+pub mod imds;
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};

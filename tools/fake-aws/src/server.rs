@@ -168,12 +168,22 @@ fn operation(target: &str) -> Option<(Service, &'static str)> {
     ops.iter().find(|o| **o == op).map(|o| (service, *o))
 }
 
+/// The access key id in a SigV4 `Authorization` header (`... Credential=AKID/date/...`).
+fn access_key_of(auth: &HeaderValue) -> Option<&str> {
+    let text = auth.to_str().ok()?;
+    let rest = &text[text.find("Credential=")? + "Credential=".len()..];
+    rest.split('/').next()
+}
+
 async fn aws_json_call(app: &App, headers: &HeaderMap, target: &str, body: &[u8]) -> Reply {
     let Some((service, op)) = operation(target) else {
         return Ok(reject(app, None, ApiError::unknown_operation(target)));
     };
-    if !headers.contains_key(AUTHORIZATION) {
+    let Some(auth) = headers.get(AUTHORIZATION) else {
         return Ok(reject(app, Some(op), ApiError::missing_authentication()));
+    };
+    if let Some(key) = access_key_of(auth) {
+        app.store().count_access_key(key);
     }
     match op {
         kinesis::PUT_RECORDS | firehose::PUT_RECORD_BATCH => {

@@ -95,6 +95,9 @@ struct Stats {
     destinations: BTreeMap<String, DestinationStats>,
     cloudwatch: CloudWatchStats,
     record_file_errors: u64,
+    /// Calls by the access key id they were signed with (from `Authorization`), so tests can
+    /// see which credentials the client used.
+    access_keys: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -354,6 +357,15 @@ impl Store {
             *self.stats.operations.entry(op).or_default() += 1;
         }
         *self.stats.call_errors.entry(error.code).or_default() += 1;
+    }
+
+    /// Counts a call signed with `access_key`.
+    pub fn count_access_key(&mut self, access_key: &str) {
+        if let Some(n) = self.stats.access_keys.get_mut(access_key) {
+            *n += 1;
+        } else {
+            self.stats.access_keys.insert(access_key.to_string(), 1);
+        }
     }
 
     pub fn put_metrics(&mut self, datums: Vec<Json>) {
