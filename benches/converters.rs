@@ -248,6 +248,12 @@ fn bench_multiline() {
 }
 
 fn main() {
+    // `cargo test --all-targets` also runs this binary (without `--bench`): a timing run of a
+    // debug build there would take minutes and measure nothing useful.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("converters: a benchmark; run it with `cargo bench --bench converters`");
+        return;
+    }
     println!("{RECORDS} records per case");
     for (name, options, make) in cases() {
         bench_chain(name, &options, make);

@@ -1,4 +1,5 @@
-//! What every stage reports, and what reads it: progress lines, CloudWatch, the status file.
+//! What every stage reports ([`Events`]), and what reads it: progress lines, CloudWatch, the
+//! status file.
 //!
 //! Owns: [`FlowCounters`], one per flow: an event method per thing that happens (records
 //! parsed, a call returned, a call failed, ...), which keeps running totals (lock-free), the
@@ -61,6 +62,28 @@ pub mod names {
     pub const FILES_BEHIND: &str = "FilesBehind";
 }
 
+/// What happens in a flow, one method per event. Every stage reports here; the progress lines,
+/// CloudWatch and the status snapshot read the counters of the [`FlowCounters`] behind it, and a
+/// test can listen with its own implementation.
+pub trait Events: Send + Sync {
+    /// Records were built from a file (`bytes` read for them).
+    fn records_parsed(&self, records: u64, bytes: u64);
+    /// Bytes were read that made no record yet (a partial line, header lines).
+    fn bytes_read(&self, bytes: u64);
+    /// Records were cut to the record size limit.
+    fn records_truncated(&self, n: u64);
+    /// Records went through the converters.
+    fn records_processed(&self, transformed: u64, skipped: u64, errors: u64);
+    /// A call returned: `attempted` records, `failed` of them refused, `sent_bytes` accepted.
+    fn call_returned(&self, attempted: u64, failed: u64, sent_bytes: u64);
+    /// A call failed as a whole.
+    fn call_failed(&self, attempted: u64, error: &str);
+    /// Something went wrong that the status should show.
+    fn error(&self, error: &str);
+    /// How far behind the files are.
+    fn behind(&self, unread_bytes: u64, files: u64, unacknowledged_bytes: u64);
+}
+
 /// One flow's running totals. Every field is a monotonically growing count unless noted.
 #[derive(Debug, Default)]
 pub struct FlowCounters {
@@ -98,33 +121,33 @@ pub struct FlowCounters {
     last_error: Mutex<Option<(SystemTime, String)>>,
 }
 
-impl FlowCounters {
+impl Events for FlowCounters {
     /// Records were built from a file.
-    pub fn records_parsed(&self, records: u64, bytes: u64) {
+    fn records_parsed(&self, records: u64, bytes: u64) {
         Self::add(&self.records_parsed, records);
         Self::add(&self.bytes_parsed, bytes);
     }
 
     /// Bytes were read that made no record yet (a partial line) or none at all (discarded).
-    pub fn bytes_read(&self, bytes: u64) {
+    fn bytes_read(&self, bytes: u64) {
         Self::add(&self.bytes_parsed, bytes);
     }
 
     /// Records went through the converters.
-    pub fn records_processed(&self, transformed: u64, skipped: u64, errors: u64) {
+    fn records_processed(&self, transformed: u64, skipped: u64, errors: u64) {
         Self::add(&self.records_transformed, transformed);
         Self::add(&self.records_skipped, skipped);
         Self::add(&self.processing_errors, errors);
     }
 
     /// Records were cut to the record size limit.
-    pub fn records_truncated(&self, n: u64) {
+    fn records_truncated(&self, n: u64) {
         Self::add(&self.records_truncated, n);
     }
 
     /// A call returned: `attempted` records sent, `failed` of them refused, `sent_bytes` of
     /// data accepted.
-    pub fn call_returned(&self, attempted: u64, failed: u64, sent_bytes: u64) {
+    fn call_returned(&self, attempted: u64, failed: u64, sent_bytes: u64) {
         let sent = attempted - failed;
         Self::add(&self.record_send_attempts, attempted);
         Self::add(&self.records_sent, sent);
@@ -154,7 +177,7 @@ impl FlowCounters {
     }
 
     /// A call failed as a whole.
-    pub fn call_failed(&self, attempted: u64, error: &str) {
+    fn call_failed(&self, attempted: u64, error: &str) {
         Self::add(&self.record_send_attempts, attempted);
         Self::add(&self.service_errors, 1);
         let mut stats = self.lock_stats();
@@ -170,18 +193,20 @@ impl FlowCounters {
     }
 
     /// Some records of a call were refused; remembered as the last error.
-    pub fn error(&self, error: &str) {
+    fn error(&self, error: &str) {
         let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
         *last = Some((SystemTime::now(), error.to_string()));
     }
 
     /// How far behind the files are.
-    pub fn behind(&self, unread_bytes: u64, files: u64, unacknowledged_bytes: u64) {
+    fn behind(&self, unread_bytes: u64, files: u64, unacknowledged_bytes: u64) {
         Self::set(&self.bytes_behind, unread_bytes);
         Self::set(&self.files_behind, files);
         Self::set(&self.bytes_unacknowledged, unacknowledged_bytes);
     }
+}
 
+impl FlowCounters {
     /// The statistic sets since the last call, plus the lag gauges sampled now.
     pub fn take_stats(&self) -> Vec<(&'static str, Unit, StatSet)> {
         let taken = std::mem::take(&mut *self.lock_stats());

@@ -22,7 +22,7 @@ use super::backoff::Backoff;
 use super::batcher::Batch;
 use super::{ErrorKind, PutBatch, RecordFailure, SendError};
 use crate::checkpoint::AckTracker;
-use crate::metrics::FlowCounters;
+use crate::metrics::Events;
 
 /// Calls in flight per flow. Several keep throughput up when each call waits on the network;
 /// the acknowledgement watermark keeps checkpoints correct whatever order they finish in.
@@ -37,7 +37,7 @@ const REPEAT_FATAL: Duration = Duration::from_secs(300);
 pub struct SendContext {
     /// Prefix of log lines, e.g. `FileTailer[kinesis:s:/var/log/app.log*]`.
     pub name: String,
-    pub counters: Arc<FlowCounters>,
+    pub counters: Arc<dyn Events>,
     pub acks: AckTracker,
     pub backoff: Mutex<Backoff>,
     /// Calls in flight over all flows (`maxSendingThreads`).
@@ -52,7 +52,7 @@ pub struct SendContext {
 impl SendContext {
     pub fn new(
         name: String,
-        counters: Arc<FlowCounters>,
+        counters: Arc<dyn Events>,
         acks: AckTracker,
         backoff: Backoff,
         global: Arc<Semaphore>,
@@ -300,6 +300,7 @@ fn recovered<P: PutBatch>(put: &P, ctx: &SendContext) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::FlowCounters;
     use crate::record::{FileRef, Record};
     use crate::sink::batcher::BatchBuilder;
     use std::collections::VecDeque;
@@ -347,15 +348,18 @@ mod tests {
         b.take().expect("batch")
     }
 
-    fn context(acks: AckTracker) -> SendContext {
-        SendContext::new(
+    /// A send context, and the counters its events land in.
+    fn context(acks: AckTracker) -> (SendContext, Arc<FlowCounters>) {
+        let counters = Arc::new(FlowCounters::default());
+        let ctx = SendContext::new(
             "test".into(),
-            Arc::new(FlowCounters::default()),
+            counters.clone(),
             acks,
             Backoff::new(Duration::from_millis(100), Duration::from_millis(10_000)),
             Arc::new(Semaphore::new(4)),
             CancellationToken::new(),
-        )
+        );
+        (ctx, counters)
     }
 
     #[tokio::test(start_paused = true)]
@@ -374,7 +378,7 @@ mod tests {
         acks.start(FileRef(0), 0, crate::checkpoint::FileInfo::for_test("/a"));
         let batch = batch_of(10);
         acks.register(batch.seq, &batch.files);
-        let ctx = context(acks.clone());
+        let (ctx, counters) = context(acks.clone());
         let t0 = Instant::now();
         send_batch(&put, batch, &ctx).await;
         let calls = put.calls.lock().expect("lock");
@@ -388,8 +392,8 @@ mod tests {
         assert_eq!(names(&calls[2]), vec!["r2", "r4"]);
         assert_eq!(names(&calls[3]), vec!["r4"]);
         assert_eq!(acks.acked(FileRef(0)), Some(30));
-        assert_eq!(FlowCounters::get(&ctx.counters.records_sent), 10);
-        assert_eq!(FlowCounters::get(&ctx.counters.record_send_errors), 8);
+        assert_eq!(FlowCounters::get(&counters.records_sent), 10);
+        assert_eq!(FlowCounters::get(&counters.record_send_errors), 8);
         // Failures 0.5, 0.9, 1.4 -> waits of about 100 ms (x jitter) before calls 2-4.
         assert!(Instant::now() - t0 >= Duration::from_millis(210));
     }
@@ -416,12 +420,12 @@ mod tests {
         acks.start(FileRef(0), 0, crate::checkpoint::FileInfo::for_test("/a"));
         let batch = batch_of(3);
         acks.register(batch.seq, &batch.files);
-        let ctx = context(acks.clone());
+        let (ctx, counters) = context(acks.clone());
         let t0 = Instant::now();
         send_batch(&put, batch, &ctx).await;
         assert_eq!(put.calls.lock().expect("lock").len(), 3);
         assert_eq!(acks.acked(FileRef(0)), Some(9));
-        assert_eq!(FlowCounters::get(&ctx.counters.service_errors), 2);
+        assert_eq!(FlowCounters::get(&counters.service_errors), 2);
         // The fatal error waited the max backoff (10 s) before retrying.
         assert!(Instant::now() - t0 >= Duration::from_secs(10));
     }
@@ -442,7 +446,7 @@ mod tests {
         acks.start(FileRef(0), 0, crate::checkpoint::FileInfo::for_test("/a"));
         let batch = batch_of(2);
         acks.register(batch.seq, &batch.files);
-        let ctx = context(acks.clone());
+        let (ctx, _counters) = context(acks.clone());
         let abort = ctx.abort.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(30)).await;

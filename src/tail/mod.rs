@@ -27,7 +27,7 @@ use crate::checkpoint::AckTracker;
 use crate::config::{FlowPlan, InitialPosition};
 use crate::discovery::watch::{DirWatcher, Hints};
 use crate::discovery::PathMatcher;
-use crate::metrics::FlowCounters;
+use crate::metrics::Events;
 use crate::process::{FlowRecords, DEFAULT_MULTI_LINE_FLUSH_INTERVAL};
 use crate::record::{FileRef, Record};
 use file::{StartAt, TailedFile, Truncation};
@@ -95,7 +95,7 @@ pub struct Tailer {
     first_scan: bool,
     last_scan: Option<Instant>,
     complaints: HashMap<PathBuf, Instant>,
-    counters: Arc<FlowCounters>,
+    counters: Arc<dyn Events>,
     acks: AckTracker,
     out: mpsc::Sender<Vec<Record>>,
     /// Header skipping, multi-line grouping and converters.
@@ -107,7 +107,7 @@ impl Tailer {
     pub fn new(
         flow: Arc<FlowPlan>,
         matcher: PathMatcher,
-        counters: Arc<FlowCounters>,
+        counters: Arc<dyn Events>,
         acks: AckTracker,
         out: mpsc::Sender<Vec<Record>>,
         stored: Vec<Stored>,
