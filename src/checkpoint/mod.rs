@@ -96,6 +96,16 @@ impl AckTracker {
         }
     }
 
+    /// The tailer starts a copytruncate copy of `original` at `offset` (see
+    /// [`Watermarks::start_copy`]).
+    pub fn start_copy(&self, file: FileRef, original: FileRef, offset: u64, info: FileInfo) {
+        let mut inner = self.lock();
+        inner.marks.start_copy(file, original, offset);
+        inner.files.insert(file, info);
+        inner.dirty.insert(file);
+        self.urgent.notify_one();
+    }
+
     /// The tailer saw the file again (new name, size or fingerprint). A new name is saved at
     /// once: rows are keyed by path, and the file that takes the old name would otherwise
     /// overwrite this one's row.
@@ -141,9 +151,15 @@ impl AckTracker {
 
     /// Stops tracking a file the tailer let go of, once its last batch settled. Its checkpoint
     /// row stays (until the TTL) so a restart does not read it again.
-    pub fn forget_if_settled(&self, file: FileRef) -> bool {
+    ///
+    /// Settled means acknowledged up to `end`, the end of the last record the tailer made of
+    /// it: records may still wait in the batcher, not yet registered, so "no batch pending" is
+    /// not enough. (A file whose last records were dropped by a converter stays tracked; it is
+    /// a few bytes.)
+    pub fn forget_when_acknowledged(&self, file: FileRef, end: u64) -> bool {
         let mut inner = self.lock();
-        if !inner.marks.is_settled(file) || inner.dirty.contains(&file) {
+        let acked = inner.marks.acked(file).unwrap_or(end);
+        if acked < end || !inner.marks.is_settled(file) || inner.dirty.contains(&file) {
             return false;
         }
         inner.marks.forget(file);

@@ -26,12 +26,39 @@ struct FileMarks {
 #[derive(Debug, Default)]
 pub struct Watermarks {
     files: HashMap<FileRef, FileMarks>,
+    /// Files that continue another's content (a copytruncate copy continues its truncated
+    /// original): acknowledging the original's batches moves theirs too.
+    followers: HashMap<FileRef, Vec<FileRef>>,
 }
 
 impl Watermarks {
     /// Starts a file's watermark at `offset` (its resume point).
     pub fn start(&mut self, file: FileRef, offset: u64) {
         self.files.entry(file).or_default().acked = offset;
+    }
+
+    /// Starts `copy`, which continues `original`'s content from where reading it stopped: its
+    /// watermark starts where the original's is, and moves with the original's outstanding
+    /// batches, so a crash before they are acknowledged resends them from the copy. If the
+    /// original is no longer tracked (all of it was acknowledged), the copy starts at `offset`.
+    pub fn start_copy(&mut self, copy: FileRef, original: FileRef, offset: u64) {
+        let marks = match self.files.get(&original) {
+            // Records of the original may still wait in the batcher (registered later): the
+            // copy follows the original's batches, present and future, until it is forgotten.
+            Some(o) => {
+                let marks = FileMarks {
+                    acked: o.acked.min(offset),
+                    pending: o.pending.clone(),
+                };
+                self.followers.entry(original).or_default().push(copy);
+                marks
+            }
+            None => FileMarks {
+                acked: offset,
+                pending: VecDeque::new(),
+            },
+        };
+        self.files.insert(copy, marks);
     }
 
     /// Records that batch `batch` holds records of these files up to these end offsets. Must be
@@ -43,13 +70,22 @@ impl Watermarks {
                 .or_default()
                 .pending
                 .push_back((batch, end, false));
+            for follower in self.followers.get(&file).cloned().unwrap_or_default() {
+                if let Some(marks) = self.files.get_mut(&follower) {
+                    marks.pending.push_back((batch, end, false));
+                }
+            }
         }
     }
 
     /// Marks `batch` acknowledged. Returns the files whose watermark moved, with the new value.
     pub fn acknowledge(&mut self, batch: BatchSeq, files: &[FileRef]) -> Vec<(FileRef, u64)> {
         let mut moved = Vec::new();
+        let mut all: Vec<FileRef> = files.to_vec();
         for file in files {
+            all.extend(self.followers.get(file).into_iter().flatten());
+        }
+        for file in &all {
             let Some(marks) = self.files.get_mut(file) else {
                 continue;
             };
@@ -81,6 +117,7 @@ impl Watermarks {
     /// Stops tracking a file the tailer let go of (all its batches settled).
     pub fn forget(&mut self, file: FileRef) {
         self.files.remove(&file);
+        self.followers.remove(&file);
     }
 }
 
@@ -105,6 +142,34 @@ mod tests {
         // Batch 1 finishes: the watermark jumps over the whole finished run.
         assert_eq!(w.acknowledge(1, &[A]), vec![(A, 300)]);
         assert!(w.is_settled(A));
+    }
+
+    #[test]
+    fn a_copy_moves_with_its_originals_outstanding_batches() {
+        let mut w = Watermarks::default();
+        w.start(A, 0);
+        w.register(1, &[(A, 100)]);
+        w.register(2, &[(A, 200)]);
+        // A is truncated after 200 bytes were read; its copy B continues from 200, but only
+        // what A's batches acknowledge counts.
+        w.start_copy(B, A, 200);
+        assert_eq!(w.acked(B), Some(0));
+        w.register(3, &[(B, 300)]);
+        assert_eq!(w.acknowledge(3, &[B]), Vec::<(FileRef, u64)>::new());
+        assert_eq!(w.acknowledge(1, &[A]), vec![(A, 100), (B, 100)]);
+        assert_eq!(w.acknowledge(2, &[A]), vec![(A, 200), (B, 300)]);
+        // The original's records still in the batcher when the copy starts count too.
+        let mut w2 = Watermarks::default();
+        w2.start(A, 0);
+        w2.start_copy(B, A, 150);
+        w2.register(7, &[(A, 150)]);
+        w2.register(8, &[(B, 400)]);
+        assert!(w2.acknowledge(8, &[B]).is_empty());
+        assert_eq!(w2.acknowledge(7, &[A]), vec![(A, 150), (B, 400)]);
+        // An original that is already settled and forgotten: the copy starts at the offset.
+        w.forget(A);
+        w.start_copy(FileRef(9), A, 200);
+        assert_eq!(w.acked(FileRef(9)), Some(200));
     }
 
     #[test]

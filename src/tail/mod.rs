@@ -65,9 +65,9 @@ struct Held {
 
 /// What a new file may be a copy of.
 enum CopyOf {
-    /// A complete copy of a file truncated a moment ago: it continues where reading the
-    /// original stopped.
-    Truncated(u64),
+    /// A complete copy of a file truncated a moment ago (its old number): it continues where
+    /// reading the original stopped.
+    Truncated(u64, FileRef),
     /// It starts like a tracked or truncated file (or like a prefix of one): hold it until
     /// that is decided.
     Maybe,
@@ -87,7 +87,8 @@ pub struct Tailer {
     /// The flow's stored checkpoints, used for the files found by the first scan.
     stored: Vec<Stored>,
     /// Files let go of whose last batches may still be in flight.
-    closed: Vec<FileRef>,
+    /// Files let go of, with the end of their last record: forgotten once acknowledged there.
+    closed: Vec<(FileRef, u64)>,
     /// New files whose first bytes match a tracked file: maybe its copytruncate copy.
     held: Vec<Held>,
     /// Recent truncations, to recognise a copy that is found after its original was truncated.
@@ -246,11 +247,13 @@ impl Tailer {
             if self.held.iter().any(|h| h.id == id) {
                 continue;
             }
+            let mut original = None;
             let (start, reason) = if first_scan {
                 self.start_at_launch(&path, &meta, id)
             } else {
                 match self.copy_source(&path, meta.len()) {
-                    Some(CopyOf::Truncated(records_end)) => {
+                    Some(CopyOf::Truncated(records_end, old)) => {
+                        original = Some(old);
                         (StartAt::Offset(records_end), Reason::CopyOfTruncated)
                     }
                     Some(CopyOf::Maybe) => {
@@ -268,12 +271,12 @@ impl Tailer {
                     None => (StartAt::Offset(0), Reason::NewSinceLastRun),
                 }
             };
-            self.open(&path, start, reason);
+            self.open(&path, start, reason, original);
         }
     }
 
-    /// Starts tracking `path` at `start`.
-    fn open(&mut self, path: &Path, start: StartAt, reason: Reason) {
+    /// Starts tracking `path` at `start`; a copytruncate copy names the `original` it continues.
+    fn open(&mut self, path: &Path, start: StartAt, reason: Reason, original: Option<FileRef>) {
         let file_ref = FileRef(self.next_ref);
         let max_record = self.max_record();
         let terminator = &self.flow.truncated_record_terminator;
@@ -296,7 +299,13 @@ impl Tailer {
                     f.offset(),
                     self.explain(reason)
                 );
-                self.acks.start(file_ref, f.offset(), f.info());
+                match original {
+                    Some(original) => {
+                        self.acks
+                            .start_copy(file_ref, original, f.offset(), f.info())
+                    }
+                    None => self.acks.start(file_ref, f.offset(), f.info()),
+                }
                 self.complaints.remove(path);
                 self.files.push(f);
             }
@@ -312,10 +321,10 @@ impl Tailer {
     fn copy_source(&self, path: &Path, size: u64) -> Option<CopyOf> {
         let file = std::fs::File::open(path).ok()?;
         let head = fingerprint::head(&file, size).ok()?;
-        for (_, t, _) in &self.truncations {
+        for (old, t, _) in &self.truncations {
             match compare_heads(&t.head, &head) {
                 Likeness::Same if size >= t.records_end => {
-                    return Some(CopyOf::Truncated(t.records_end))
+                    return Some(CopyOf::Truncated(t.records_end, *old))
                 }
                 Likeness::Same | Likeness::Prefix => return Some(CopyOf::Maybe),
                 Likeness::Different => {}
@@ -358,7 +367,7 @@ impl Tailer {
                 .truncations
                 .iter()
                 .find(|(_, t, _)| compare_heads(&t.head, &head) == Likeness::Same)
-                .map(|(_, t, _)| t.records_end);
+                .map(|(old, t, _)| (t.records_end, *old));
             let undecided = self
                 .truncations
                 .iter()
@@ -368,18 +377,20 @@ impl Tailer {
                     .iter()
                     .any(|f| compare_heads(&f.head, &head) != Likeness::Different);
             let start = match copy_of {
-                Some(end) if size >= end || stalled => {
-                    (StartAt::Offset(end.min(size)), Reason::CopyOfTruncated)
-                }
-                _ if !undecided || stalled => (StartAt::Offset(0), Reason::NewSinceLastRun),
+                Some((end, old)) if size >= end || stalled => (
+                    StartAt::Offset(end.min(size)),
+                    Reason::CopyOfTruncated,
+                    Some(old),
+                ),
+                _ if !undecided || stalled => (StartAt::Offset(0), Reason::NewSinceLastRun, None),
                 _ => continue,
             };
             decided.push((i, Some(start)));
         }
         for (i, start) in decided.into_iter().rev() {
             let h = self.held.remove(i);
-            if let Some((start, reason)) = start {
-                self.open(&h.path, start, reason);
+            if let Some((start, reason, original)) = start {
+                self.open(&h.path, start, reason, original);
             }
         }
     }
@@ -396,7 +407,7 @@ impl Tailer {
         f.lines = Some(self.records.for_file(0));
         self.acks.retire(old);
         self.acks.start(new, 0, f.info());
-        self.closed.push(old);
+        self.closed.push((old, t.records_end));
         self.truncations.push((old, t, Instant::now()));
     }
 
@@ -442,7 +453,8 @@ impl Tailer {
     /// One turn over every tracked file. Returns the bytes read.
     async fn read_pass(&mut self) -> u64 {
         let acks = &self.acks;
-        self.closed.retain(|f| !acks.forget_if_settled(*f));
+        self.closed
+            .retain(|(f, end)| !acks.forget_when_acknowledged(*f, *end));
         let mut truncated = Vec::new();
         let mut total = 0;
         let mut i = 0;
@@ -541,8 +553,8 @@ impl Tailer {
                 }
             }
             if done {
-                self.files.remove(i);
-                self.closed.push(file_ref);
+                let f = self.files.remove(i);
+                self.closed.push((file_ref, f.offset()));
             } else {
                 i += 1;
             }

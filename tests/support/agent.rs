@@ -18,6 +18,7 @@ pub fn agent_bin() -> &'static str {
 /// A running agent.
 pub struct Agent {
     child: Option<Child>,
+    stderr_text: String,
     pub dir: PathBuf,
     pub log: PathBuf,
 }
@@ -71,6 +72,7 @@ impl Agent {
         let child = cmd.spawn().expect("start the agent");
         Agent {
             child: Some(child),
+            stderr_text: String::new(),
             dir: dir.to_path_buf(),
             log,
         }
@@ -127,10 +129,29 @@ impl Agent {
         }
     }
 
+    /// Waits until the log contains `needle` at least `count` times (the log is shared by
+    /// successive runs in one directory).
+    pub fn wait_for_log_count(&mut self, needle: &str, count: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.log_text().matches(needle).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {count} {needle:?} in the log after {timeout:?}:\n{}",
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit (bounded).
     pub fn stop(&mut self) -> ExitStatus {
         self.signal("-TERM");
         self.wait(Duration::from_secs(30))
+    }
+
+    /// What the agent wrote to standard error (after it exited).
+    pub fn stderr(&mut self) -> String {
+        self.stderr_text.clone()
     }
 
     /// Sends SIGKILL and waits.
@@ -154,6 +175,9 @@ impl Agent {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
+                if let Some(mut err) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut err, &mut self.stderr_text);
+                }
                 return status;
             }
             if Instant::now() > deadline {
