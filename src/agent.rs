@@ -28,6 +28,7 @@ use crate::metrics::FlowCounters;
 use crate::process::FlowRecords;
 use crate::sink::backoff::Backoff;
 use crate::sink::batcher::{run_batcher, BatchBuilder};
+use crate::sink::dry_run::DryRunPut;
 use crate::sink::firehose::FirehosePut;
 use crate::sink::kinesis::KinesisPut;
 use crate::sink::sender::{run_sender, SendContext};
@@ -99,6 +100,19 @@ pub fn open_checkpoints(plan: &AgentPlan) -> Result<Checkpoints, StoreError> {
     Ok(Checkpoints { store })
 }
 
+/// Where a run's records go.
+#[allow(clippy::large_enum_variant)] // one value per run, never moved around in bulk
+enum Output {
+    /// To AWS, with checkpoints, the status file and CloudWatch metrics.
+    Aws {
+        clients: Clients,
+        checkpoints: Checkpoints,
+    },
+    /// `--dry-run`: printed to standard output; no checkpoint is read or written, no status
+    /// file, no metrics, no AWS client.
+    DryRun,
+}
+
 /// Runs every flow until `stop` is cancelled, then sends what was read (within
 /// `shutdownTimeoutMillis`), saves the final checkpoints and returns.
 pub async fn run(
@@ -107,6 +121,25 @@ pub async fn run(
     checkpoints: Checkpoints,
     stop: CancellationToken,
 ) {
+    run_to(
+        plan,
+        Output::Aws {
+            clients,
+            checkpoints,
+        },
+        stop,
+    )
+    .await;
+}
+
+/// `--dry-run`: runs every flow as [`run`] does (from `initialPosition`, as on a first start),
+/// but prints each record that would be sent to standard output instead of sending it. Stops
+/// when `stop` is cancelled or standard output is closed.
+pub async fn dry_run(plan: AgentPlan, stop: CancellationToken) {
+    run_to(plan, Output::DryRun, stop).await;
+}
+
+async fn run_to(plan: AgentPlan, output: Output, stop: CancellationToken) {
     let started = Instant::now();
     info!("Agent: Starting up...");
     for notice in &plan.warnings {
@@ -125,10 +158,15 @@ pub async fn run(
             notice.message
         );
     }
-    info!(
-        "Agent: using region {} for every AWS client.",
-        clients.region
-    );
+    match &output {
+        Output::Aws { clients, .. } => info!(
+            "Agent: using region {} for every AWS client.",
+            clients.region
+        ),
+        Output::DryRun => info!(
+            "Agent: dry run: records are printed to standard output, not sent; no checkpoint is read or written."
+        ),
+    }
 
     let tasks = TaskTracker::new();
     let read_stop = CancellationToken::new();
@@ -141,7 +179,11 @@ pub async fn run(
     let urgent_save = Arc::new(tokio::sync::Notify::new());
     for flow in &plan.flows {
         info!("Agent: Starting tailer for file {}", flow.id);
-        let stored = match checkpoints.store.load(&flow.id) {
+        let loaded = match &output {
+            Output::Aws { checkpoints, .. } => checkpoints.store.load(&flow.id),
+            Output::DryRun => Ok(Vec::new()),
+        };
+        let stored = match loaded {
             Ok(rows) => rows
                 .into_iter()
                 .map(|r| Stored {
@@ -160,9 +202,13 @@ pub async fn run(
             }
         };
         let acks = AckTracker::new(urgent_save.clone());
+        let sink = match &output {
+            Output::Aws { clients, .. } => FlowSink::Aws(clients),
+            Output::DryRun => FlowSink::DryRun(&stop),
+        };
         match start_flow(
             flow,
-            &clients,
+            sink,
             &tasks,
             &read_stop,
             &abort,
@@ -193,31 +239,38 @@ pub async fn run(
     }
     tasks.close();
     let writer_stop = CancellationToken::new();
-    let writer = tokio::spawn(run_writer(
-        checkpoints.store,
-        saved,
-        urgent_save,
-        writer_stop.clone(),
-    ));
     let reporters_stop = CancellationToken::new();
     let reporters = TaskTracker::new();
-    let status_path = status::status_path(&plan.checkpoint_file);
-    reporters.spawn(run_status(
-        status_path,
-        statuses,
-        std::time::SystemTime::now(),
-        reporters_stop.clone(),
-    ));
-    if plan.cloudwatch.emit_metrics {
-        let publisher = Publisher {
-            client: clients.cloudwatch.clone(),
-            namespace: plan.cloudwatch.namespace.clone(),
-            instance: plan.cloudwatch.tag_instance.then(cloudwatch::instance_name),
-            period: plan.cloudwatch.buffer_time,
-            max_datums: plan.cloudwatch.queue_size,
-            flows: metrics,
-        };
-        reporters.spawn(publisher.run(reporters_stop.clone()));
+    let mut writer = None;
+    if let Output::Aws {
+        clients,
+        checkpoints,
+    } = output
+    {
+        writer = Some(tokio::spawn(run_writer(
+            checkpoints.store,
+            saved,
+            urgent_save,
+            writer_stop.clone(),
+        )));
+        let status_path = status::status_path(&plan.checkpoint_file);
+        reporters.spawn(run_status(
+            status_path,
+            statuses,
+            std::time::SystemTime::now(),
+            reporters_stop.clone(),
+        ));
+        if plan.cloudwatch.emit_metrics {
+            let publisher = Publisher {
+                client: clients.cloudwatch.clone(),
+                namespace: plan.cloudwatch.namespace.clone(),
+                instance: plan.cloudwatch.tag_instance.then(cloudwatch::instance_name),
+                period: plan.cloudwatch.buffer_time,
+                max_datums: plan.cloudwatch.queue_size,
+                flows: metrics,
+            };
+            reporters.spawn(publisher.run(reporters_stop.clone()));
+        }
     }
     reporters.close();
     info!(
@@ -250,8 +303,10 @@ pub async fn run(
         let _ = tokio::time::timeout(ABORT_GRACE, tasks.wait()).await;
     }
     writer_stop.cancel();
-    if let Err(e) = writer.await {
-        error!("Agent: the checkpoint writer failed: {e}");
+    if let Some(writer) = writer {
+        if let Err(e) = writer.await {
+            error!("Agent: the checkpoint writer failed: {e}");
+        }
     }
     reporters_stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), reporters.wait()).await;
@@ -263,10 +318,18 @@ pub async fn run(
     );
 }
 
+/// What a flow's sender sends through.
+#[derive(Clone, Copy)]
+enum FlowSink<'a> {
+    Aws(&'a Clients),
+    /// Standard output; the token stops the agent when it is closed.
+    DryRun(&'a CancellationToken),
+}
+
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename the list
 fn start_flow(
     flow: &FlowPlan,
-    clients: &Clients,
+    sink: FlowSink<'_>,
     tasks: &TaskTracker,
     read_stop: &CancellationToken,
     abort: &CancellationToken,
@@ -339,18 +402,28 @@ fn start_flow(
     );
     tasks.spawn(tailer.run(read_stop.clone()));
     tasks.spawn(run_batcher(builder, record_rx, batch_tx, acks));
-    match &flow.destination {
-        Destination::Kinesis {
-            stream,
-            partition_key,
-        } => {
+    match (sink, &flow.destination) {
+        (
+            FlowSink::Aws(clients),
+            Destination::Kinesis {
+                stream,
+                partition_key,
+            },
+        ) => {
             let put = KinesisPut::new(clients.kinesis.clone(), stream.clone(), *partition_key);
             spawn_sender(tasks, put, batch_rx, ctx);
         }
-        Destination::Firehose {
-            delivery_stream, ..
-        } => {
+        (
+            FlowSink::Aws(clients),
+            Destination::Firehose {
+                delivery_stream, ..
+            },
+        ) => {
             let put = FirehosePut::new(clients.firehose.clone(), delivery_stream.clone());
+            spawn_sender(tasks, put, batch_rx, ctx);
+        }
+        (FlowSink::DryRun(stop), destination) => {
+            let put = DryRunPut::stdout(destination.metric_dimension(), stop.clone());
             spawn_sender(tasks, put, batch_rx, ctx);
         }
     }

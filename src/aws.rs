@@ -41,6 +41,8 @@ pub struct Clients {
     pub firehose: aws_sdk_firehose::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub region: Region,
+    /// Where every client gets its credentials (`check --aws` asks it directly).
+    pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 /// Builds the clients. Resolving the region may ask the standard chain (environment, profile,
@@ -108,6 +110,7 @@ pub async fn clients(plan: &AgentPlan) -> Result<Clients, NoRegion> {
         firehose: aws_sdk_firehose::Client::from_conf(firehose.build()),
         cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build()),
         region,
+        credentials: sdk.credentials_provider(),
     })
 }
 

@@ -19,13 +19,17 @@
 //! - [`shutdown`]: signals to a stop reason.
 //! - [`sdnotify`]: readiness and stopping notices to systemd (`Type=notify`).
 //! - [`sys`]: facts about the running process (its user) for messages.
+//! - [`check`]: `check`: can the service user read every log; do the credentials and streams work.
+//! - [`iam_policy`]: `iam-policy`: the least-privilege IAM policy for a configuration.
 
 pub mod agent;
 pub mod aws;
+pub mod check;
 pub mod checkpoint;
 pub mod config;
 pub mod discovery;
 pub mod ec2_metadata;
+pub mod iam_policy;
 pub mod logging;
 pub mod metrics;
 pub mod process;

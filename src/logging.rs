@@ -219,6 +219,21 @@ pub fn init(file: &Path, level: Level) -> WorkerGuard {
     guard
 }
 
+/// Starts logging to standard error, in the same layout (`--dry-run` without `-l`: standard
+/// output holds the records, and the service's log file is left alone).
+pub fn init_stderr(level: Level) -> WorkerGuard {
+    let offset = local_offset();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(io::stderr());
+    tracing_subscriber::fmt()
+        .event_format(JavaLayout { offset })
+        .with_env_filter(filter(level))
+        .with_writer(writer)
+        .init();
+    guard
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::Parser;
-use kinesis_agent::config::{self, Environment, DEFAULT_CONFIG_FILE, DEFAULT_FLOWS_DIR};
-use kinesis_agent::{agent, aws, logging, shutdown};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use kinesis_agent::config::{self, AgentPlan, Environment, DEFAULT_CONFIG_FILE, DEFAULT_FLOWS_DIR};
+use kinesis_agent::{agent, aws, check, iam_policy, logging, shutdown};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, Level};
 
@@ -33,7 +35,17 @@ struct Options {
     /// Log level: TRACE, DEBUG, INFO, WARN or ERROR.
     #[arg(short = 'L', long = "log-level", value_name = "LEVEL", env = "AGENT_LOG_LEVEL", default_value = "INFO", value_parser = parse_level)]
     log_level: Level,
+
+    /// Run the flows but print each record that would be sent (after processing) to standard
+    /// output instead of sending it; no checkpoint is read or written and AWS is not contacted.
+    /// Logs go to standard error unless -l is given.
+    #[arg(long = "dry-run")]
+    dry_run: bool,
 }
+
+/// How long a dry run lets a batch wait before printing it (instead of `maxBufferAgeMillis`):
+/// the records are the same, they only show up sooner.
+const DRY_RUN_BUFFER_AGE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
@@ -46,6 +58,106 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check the configuration, whether the service's user can read every file it names, and
+    /// (with --aws) the credentials and streams. Exit 1 when something needs fixing.
+    Check {
+        /// The user to check for [default: aws-kinesis-agent-user when it exists, else you].
+        #[arg(long = "user", value_name = "NAME")]
+        user: Option<String>,
+        /// Also check that the AWS credentials resolve and that every stream and delivery
+        /// stream exists and is ACTIVE (calls DescribeStreamSummary / DescribeDeliveryStream).
+        #[arg(long)]
+        aws: bool,
+    },
+    /// Print the least-privilege IAM policy (JSON) for the configuration.
+    IamPolicy {
+        /// AWS account id in the ARNs [default: *].
+        #[arg(long = "account", value_name = "ID", value_parser = iam_policy::parse_account)]
+        account: Option<String>,
+        /// Region in the ARNs [default: kinesis.region, else the region of a standard endpoint host, else *].
+        #[arg(long = "region", value_name = "R", value_parser = iam_policy::parse_name)]
+        region: Option<String>,
+        /// ARN partition [default: aws, or aws-cn / aws-us-gov for those regions].
+        #[arg(long = "partition", value_name = "P", value_parser = iam_policy::parse_name)]
+        partition: Option<String>,
+    },
+}
+
+fn load_plan(options: &Options) -> Result<AgentPlan, config::ConfigError> {
+    config::load(
+        &options.configuration,
+        Some(&options.flows_dir),
+        &Environment::from_host(),
+    )
+}
+
+/// `check`: exit 0 when all is well, 1 with `check: N problem(s)` when not.
+fn check(options: &Options, user: Option<&str>, with_aws: bool) -> ExitCode {
+    let plan = match load_plan(options) {
+        Ok(plan) => plan,
+        Err(e) => {
+            println!("configuration: {}", options.configuration.display());
+            println!("  PROBLEM: {e}");
+            println!("check: 1 problem(s)");
+            return ExitCode::from(1);
+        }
+    };
+    let accounts = check::Accounts::from_host();
+    let user = match check::resolve_user(user, &accounts) {
+        Ok(user) => user,
+        Err(e) => {
+            eprintln!("aws-kinesis-agent: check: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut report = check::Report::default();
+    check::report_config(&plan, &mut report);
+    check::report_files(&plan, &user, &accounts, &mut report);
+    if with_aws {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(check::report_aws(&plan, &mut report)),
+            Err(e) => {
+                eprintln!("aws-kinesis-agent: cannot start the async runtime: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    print!("{}", report.text);
+    println!();
+    println!("{}", report.summary());
+    if report.problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `iam-policy`: the policy on standard output, notes about wildcards on standard error.
+fn iam_policy(options: &Options, policy_options: iam_policy::PolicyOptions) -> ExitCode {
+    let plan = match load_plan(options) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("aws-kinesis-agent: configuration error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let policy = iam_policy::policy(&plan, &policy_options);
+    for note in &policy.notes {
+        eprintln!("note: {note}");
+    }
+    match serde_json::to_string_pretty(&policy.document) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("aws-kinesis-agent: cannot print the policy: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// `status`: exit 0 and print when the agent runs, 3 when it does not, 1 when the
@@ -97,7 +209,10 @@ fn parse_level(s: &str) -> Result<Level, String> {
 }
 
 fn main() -> ExitCode {
-    let options = match Options::try_parse() {
+    let parsed = Options::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((Options::from_arg_matches(&matches)?, matches)));
+    let (options, matches) = match parsed {
         Ok(o) => o,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
@@ -105,24 +220,41 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    if let Some(Command::Status { status_file, json }) = &options.command {
-        return status(&options, status_file.as_deref(), *json);
+    match &options.command {
+        Some(Command::Status { status_file, json }) => {
+            return status(&options, status_file.as_deref(), *json)
+        }
+        Some(Command::Check { user, aws }) => return check(&options, user.as_deref(), *aws),
+        Some(Command::IamPolicy {
+            account,
+            region,
+            partition,
+        }) => {
+            let policy_options = iam_policy::PolicyOptions {
+                account: account.clone(),
+                region: region.clone(),
+                partition: partition.clone(),
+            };
+            return iam_policy(&options, policy_options);
+        }
+        None => {}
     }
     if let Err(msg) = check_readable(&options.configuration) {
         eprintln!("aws-kinesis-agent: {msg}");
         return ExitCode::from(1);
     }
     // Logging first (it reads the local UTC offset, which is only possible while single-threaded).
-    let _guard = logging::init(&options.log_file, options.log_level);
+    let log_file_given = matches.value_source("log_file") == Some(ValueSource::CommandLine);
+    let _guard = if options.dry_run && !log_file_given {
+        logging::init_stderr(options.log_level)
+    } else {
+        logging::init(&options.log_file, options.log_level)
+    };
     info!(
         "Reading configuration from file: {}",
         options.configuration.display()
     );
-    let plan = match config::load(
-        &options.configuration,
-        Some(&options.flows_dir),
-        &Environment::from_host(),
-    ) {
+    let mut plan = match load_plan(&options) {
         Ok(plan) => plan,
         Err(e) => {
             error!("Configuration error: {e}");
@@ -141,6 +273,15 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if options.dry_run {
+        for flow in &mut plan.flows {
+            flow.max_buffer_age = DRY_RUN_BUFFER_AGE;
+        }
+        return runtime.block_on(async move {
+            agent::dry_run(plan, stop_on_signal()).await;
+            ExitCode::SUCCESS
+        });
+    }
     runtime.block_on(async move {
         let clients = match aws::clients(&plan).await {
             Ok(c) => c,
@@ -158,18 +299,23 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        let stop = CancellationToken::new();
-        let signals = stop.clone();
-        tokio::spawn(async move {
-            match shutdown::stop_requested().await {
-                Ok(reason) => info!("Agent: stop requested ({reason:?})."),
-                Err(e) => error!("cannot listen for stop signals: {e}; stopping."),
-            }
-            signals.cancel();
-        });
-        agent::run(plan, clients, checkpoints, stop).await;
+        agent::run(plan, clients, checkpoints, stop_on_signal()).await;
         ExitCode::SUCCESS
     })
+}
+
+/// A token cancelled at SIGTERM or SIGINT (call inside the runtime).
+fn stop_on_signal() -> CancellationToken {
+    let stop = CancellationToken::new();
+    let signals = stop.clone();
+    tokio::spawn(async move {
+        match shutdown::stop_requested().await {
+            Ok(reason) => info!("Agent: stop requested ({reason:?})."),
+            Err(e) => error!("cannot listen for stop signals: {e}; stopping."),
+        }
+        signals.cancel();
+    });
+    stop
 }
 
 /// The Java agent's checks on `-c`, with its wording.

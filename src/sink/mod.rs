@@ -2,11 +2,12 @@
 //!
 //! Owns: [`batcher`] (pure batch decisions and the task around them), [`sender`] (the per-flow
 //! send loop: bounded concurrency, retry of failed records only, backoff), [`backoff`] (the Java
-//! agent's schedule), and the service implementations of [`PutBatch`]: [`kinesis`] and
-//! [`firehose`]. Does not own: reading files or storing checkpoints.
+//! agent's schedule), and the implementations of [`PutBatch`]: [`kinesis`], [`firehose`] and
+//! [`dry_run`] (standard output). Does not own: reading files or storing checkpoints.
 
 pub mod backoff;
 pub mod batcher;
+pub mod dry_run;
 pub mod firehose;
 pub mod kinesis;
 pub mod sender;
