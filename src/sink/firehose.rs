@@ -6,7 +6,7 @@ use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::{PutRecordBatchResponseEntry, Record};
 use bytes::Bytes;
 
-use super::{classify, ErrorKind, PutBatch, RecordFailure, SendError};
+use super::{classify, failures, invalid_request, PutBatch, RecordFailure, SendError};
 
 pub struct FirehosePut {
     client: aws_sdk_firehose::Client,
@@ -29,12 +29,7 @@ impl PutBatch for FirehosePut {
             let record = Record::builder()
                 .data(Blob::new(data.to_vec()))
                 .build()
-                .map_err(|e| SendError {
-                    kind: ErrorKind::Fatal,
-                    code: "InvalidRequest".into(),
-                    message: e.to_string(),
-                    fix: None,
-                })?;
+                .map_err(invalid_request)?;
             entries.push(record);
         }
         let answer = self
@@ -63,17 +58,7 @@ impl PutBatch for FirehosePut {
 
 /// The records of a `PutRecordBatch` answer that carry an error code.
 pub fn failed_records(entries: &[PutRecordBatchResponseEntry]) -> Vec<RecordFailure> {
-    entries
-        .iter()
-        .enumerate()
-        .filter_map(|(index, e)| {
-            e.error_code().map(|code| RecordFailure {
-                index,
-                code: code.to_string(),
-                message: e.error_message().unwrap_or_default().to_string(),
-            })
-        })
-        .collect()
+    failures(entries.iter().map(|e| (e.error_code(), e.error_message())))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 use rand::Rng;
 
-use super::{classify, ErrorKind, PutBatch, RecordFailure, SendError};
+use super::{classify, failures, invalid_request, PutBatch, RecordFailure, SendError};
 use crate::config::PartitionKeyOption;
 
 pub struct KinesisPut {
@@ -36,12 +36,7 @@ impl PutBatch for KinesisPut {
                 .data(Blob::new(data.to_vec()))
                 .partition_key(partition_key(self.keys, data))
                 .build()
-                .map_err(|e| SendError {
-                    kind: ErrorKind::Fatal,
-                    code: "InvalidRequest".into(),
-                    message: e.to_string(),
-                    fix: None,
-                })?;
+                .map_err(invalid_request)?;
             entries.push(entry);
         }
         let answer = self
@@ -62,17 +57,7 @@ impl PutBatch for KinesisPut {
 
 /// The records of a `PutRecords` answer that carry an error code.
 pub fn failed_records(entries: &[PutRecordsResultEntry]) -> Vec<RecordFailure> {
-    entries
-        .iter()
-        .enumerate()
-        .filter_map(|(index, e)| {
-            e.error_code().map(|code| RecordFailure {
-                index,
-                code: code.to_string(),
-                message: e.error_message().unwrap_or_default().to_string(),
-            })
-        })
-        .collect()
+    failures(entries.iter().map(|e| (e.error_code(), e.error_message())))
 }
 
 /// `RANDOM`: a uniform number in [0, 1 000 000) written as a decimal, like the Java agent's

@@ -71,6 +71,33 @@ impl fmt::Display for SendError {
     }
 }
 
+/// The failed records of an answer, from each entry's (error code, error message) in order.
+/// Shared by Kinesis and Firehose, whose answer entries differ only in type.
+pub(crate) fn failures<'a>(
+    entries: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> Vec<RecordFailure> {
+    entries
+        .enumerate()
+        .filter_map(|(index, (code, message))| {
+            code.map(|code| RecordFailure {
+                index,
+                code: code.to_string(),
+                message: message.unwrap_or_default().to_string(),
+            })
+        })
+        .collect()
+}
+
+/// A request the SDK refused to build (a required field missing): never retried successfully.
+pub(crate) fn invalid_request(e: impl fmt::Display) -> SendError {
+    SendError {
+        kind: ErrorKind::Fatal,
+        code: "InvalidRequest".into(),
+        message: e.to_string(),
+        fix: None,
+    }
+}
+
 /// Error codes a retry cannot fix, with what to do. Shared by Kinesis and Firehose.
 pub(crate) fn fatal_fix(code: &str, target: &str) -> Option<String> {
     let fix = match code {
