@@ -14,6 +14,7 @@ import base64
 import http.client
 import json
 import os
+import shlex
 import shutil
 import signal
 import ssl
@@ -148,7 +149,8 @@ def proc_peak_rss_mib(pid):
 class Agent:
     """The release binary with a generated configuration, its own checkpoint database and log."""
 
-    def __init__(self, binary, workdir, flow, fake, perf_out=None, perf_freq=1999):
+    def __init__(self, binary, workdir, flow, fake, perf_out=None, perf_freq=1999,
+                 extra_env=None, prefix=None):
         self.workdir = workdir
         flows_dir = os.path.join(workdir, "agent.d")
         os.makedirs(flows_dir, exist_ok=True)
@@ -182,10 +184,12 @@ class Agent:
         }
         if fake.ca:
             env["SSL_CERT_FILE"] = fake.ca
+        env.update(extra_env or {})
         self.stderr = open(os.path.join(workdir, "agent.stderr"), "wb")
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [binary, "-c", config_path, "--flows-dir", flows_dir, "-l", self.log_path],
+            list(prefix or [])
+            + [binary, "-c", config_path, "--flows-dir", flows_dir, "-l", self.log_path],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -304,9 +308,13 @@ def run_backlog(args, tmp, name, input_dir, lines, destination, faults=None):
         "filePattern": os.path.join(input_dir, "*.log"),
         destination: STREAM,
         "initialPosition": "START_OF_FILE",
+        # Only a last partial batch waits for it (--lines not a multiple of 500).
+        "maxBufferAgeMillis": 1000,
     }
+    flow.update(args.flow_keys)
     perf_out = os.path.join(args.perf, f"{name}.perf.data") if args.perf else None
-    agent = Agent(args.agent, workdir, flow, fake, perf_out, args.perf_freq)
+    agent = Agent(args.agent, workdir, flow, fake, perf_out, args.perf_freq, args.env,
+                  args.prefix)
     try:
         timeout = args.backlog_timeout
         done = fake.wait_accepted(lines, timeout)
@@ -345,8 +353,10 @@ def run_many_files(args, tmp, files, seconds):
         "initialPosition": "START_OF_FILE",
         "maxBufferAgeMillis": 1000,
     }
+    flow.update(args.flow_keys)
     perf_out = os.path.join(args.perf, f"{name}.perf.data") if args.perf else None
-    agent = Agent(args.agent, workdir, flow, fake, perf_out, args.perf_freq)
+    agent = Agent(args.agent, workdir, flow, fake, perf_out, args.perf_freq, args.env,
+                  args.prefix)
     fds = []
     try:
         if not agent.wait_for_log("Startup completed", 30):
@@ -371,8 +381,11 @@ def run_many_files(args, tmp, files, seconds):
         done = fake.wait_accepted(n, 60, interval=0.05)
         t_end = done if done is not None else time.monotonic()
         cpu1 = agent.cpu_seconds()
-        # Idle: nothing written any more; the agent should sleep.
+        # Idle: nothing written any more, after the last checkpoint and status writes have
+        # settled (2 s); the agent should sleep.
+        time.sleep(2)
         idle_s = args.idle_seconds
+        cpu_idle0 = agent.cpu_seconds()
         time.sleep(idle_s)
         cpu2 = agent.cpu_seconds()
         cpu, rss = agent.stop()
@@ -391,7 +404,7 @@ def run_many_files(args, tmp, files, seconds):
             drain_s_after_last_write=round(t_end - write_end, 3),
             cpu_while_appending_s=round(busy, 2),
             core_pct_while_appending=round(100 * busy / (t_end - t0), 2),
-            idle_core_pct=round(100 * (cpu2 - cpu1) / idle_s, 2),
+            idle_core_pct=round(100 * (cpu2 - cpu_idle0) / idle_s, 2),
             fake_cpu_s=round(fake.cpu_seconds(), 2),
         )
     finally:
@@ -424,7 +437,8 @@ def run_latency(args, tmp, seconds):
         "initialPosition": "START_OF_FILE",
         "maxBufferAgeMillis": LATENCY_BUFFER_AGE_MS,
     }
-    agent = Agent(args.agent, workdir, flow, fake)
+    flow.update(args.flow_keys)
+    agent = Agent(args.agent, workdir, flow, fake, extra_env=args.env, prefix=args.prefix)
     fd = None
     try:
         if not agent.wait_for_log("Startup completed", 30):
@@ -558,8 +572,20 @@ def main():
                          "scenario into DIR (needs perf)")
     ap.add_argument("--perf-freq", type=int, default=1999, metavar="HZ",
                     help="perf sampling frequency (1999; lower it for the long tail scenario)")
+    ap.add_argument("--agent-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra environment variable for the agent (repeatable), e.g. "
+                         "MALLOC_ARENA_MAX=1")
+    ap.add_argument("--flow-key", action="append", default=[], metavar="KEY=JSON",
+                    help="extra key of every scenario's flow (repeatable), e.g. "
+                         "publishQueueCapacity=10")
+    ap.add_argument("--agent-prefix", metavar="COMMAND",
+                    help="run the agent through COMMAND (e.g. 'valgrind --tool=callgrind "
+                         "--callgrind-out-file=/tmp/cg.%%p'); CPU and RSS are then the wrapper's")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
     args = ap.parse_args()
+    args.env = dict(kv.split("=", 1) for kv in args.agent_env)
+    args.flow_keys = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.flow_key)}
+    args.prefix = shlex.split(args.agent_prefix) if args.agent_prefix else None
     args.backlog_timeout = 240
     args.idle_seconds = 3 if args.quick else 5
     tail_seconds = 15 if args.quick else 60
