@@ -89,7 +89,7 @@ fn without_that_ca_the_handshake_fails_and_nothing_is_sent() {
         &config(&fake, &dir.path().join("app.log*")),
         &env,
     );
-    agent.wait_for_log("UnknownIssuer", WAIT);
+    agent.wait_for_log("invalid peer certificate: UnknownIssuer", WAIT);
     agent.stop();
     assert_eq!(fs::read_to_string(&records).unwrap_or_default(), "");
 }

@@ -34,7 +34,16 @@ impl Tls {
 
         let ca_key = KeyPair::generate().map_err(|e| err("CA key", &e))?;
         let mut ca = CertificateParams::default();
-        ca.distinguished_name = name("fake-aws test CA");
+        // A name of its own: a client trusting another fake's CA must not take it for the
+        // issuer (it would report a bad signature instead of an unknown issuer).
+        let unique = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        ca.distinguished_name = name(&format!(
+            "fake-aws test CA {} {unique:x}",
+            std::process::id()
+        ));
         ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         ca.not_before = now - day;
