@@ -26,7 +26,8 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running fake-aws. Dropping it kills the process.
 pub struct FakeAws {
-    /// `http://127.0.0.1:<port>`: the endpoint URL for every SDK client.
+    /// `http://127.0.0.1:<port>` (`https://` with `--tls`): the endpoint URL for every SDK
+    /// client. The control methods below speak plain HTTP only.
     pub endpoint: String,
     pub port: u16,
     child: Child,
@@ -78,18 +79,22 @@ impl FakeAws {
             let mut lines = BufReader::new(stdout).lines();
             for line in lines.by_ref() {
                 let Ok(line) = line else { break };
-                if let Some(port) = line
-                    .strip_prefix("fake-aws listening on http://127.0.0.1:")
-                    .and_then(|p| p.trim().parse::<u16>().ok())
+                // http:// or, with --tls, https://
+                if let Some((scheme, port)) = line
+                    .strip_prefix("fake-aws listening on ")
+                    .and_then(|url| url.split_once("://127.0.0.1:"))
+                    .and_then(|(scheme, p)| {
+                        Some((scheme.to_string(), p.trim().parse::<u16>().ok()?))
+                    })
                 {
-                    let _ = tx.send(port);
+                    let _ = tx.send((scheme, port));
                     break;
                 }
             }
             for _ in lines {}
         });
-        let port = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(port) => port,
+        let (scheme, port) = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(found) => found,
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait().ok();
@@ -100,7 +105,7 @@ impl FakeAws {
             }
         };
         FakeAws {
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: format!("{scheme}://127.0.0.1:{port}"),
             port,
             child,
             _stdin: stdin,

@@ -45,6 +45,13 @@ pub struct Cli {
     /// Exit when standard input reaches end of file (when the parent test process goes away).
     #[arg(long)]
     pub exit_on_stdin_eof: bool,
+    /// Serve HTTPS with a CA and a server certificate for 127.0.0.1 made at start.
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: write the CA certificate (PEM: the bundle clients trust, e.g. through
+    /// SSL_CERT_FILE) to PATH before listening.
+    #[arg(long, value_name = "PATH", requires = "tls")]
+    pub cert_out: Option<PathBuf>,
 
     /// All faults as one JSON object (the body of POST /__control/faults).
     #[arg(long, value_name = "JSON")]

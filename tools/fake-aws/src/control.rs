@@ -137,8 +137,8 @@ pub fn handle(
     }
 }
 
-/// `[{"partition_key":..,"data_b64":..,"shard_id":..,"sequence_number":..}, ...]`, or the same
-/// objects one per line.
+/// `[{"partition_key":..,"data_b64":..,"shard_id":..,"sequence_number":..,"arrival_us":..}, ...]`,
+/// or the same objects one per line.
 fn records_body(store: &Store, name: &str, offset: usize, lines: bool) -> Vec<u8> {
     let records = store.records(name, offset);
     let size: usize = records
@@ -162,9 +162,10 @@ fn records_body(store: &Store, name: &str, offset: usize, lines: bool) -> Vec<u8
         out.extend_from_slice(engine.encode(&r.data).as_bytes());
         let _ = write!(
             out,
-            "\",\"shard_id\":\"{}\",\"sequence_number\":\"{}\"}}",
+            "\",\"shard_id\":\"{}\",\"sequence_number\":\"{}\",\"arrival_us\":{}}}",
             shard_id(r.shard),
-            sequence_number(r.sequence)
+            sequence_number(r.sequence),
+            r.arrival_us
         );
         if lines {
             out.push(b'\n');

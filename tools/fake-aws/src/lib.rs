@@ -10,6 +10,7 @@
 //!   response bodies, no state; [`batch`] is the decoded record batch they share;
 //! - [`shards`]: MD5 hash keys, shard ranges, per-shard rate windows;
 //! - [`digits`]: fast zero-padded numbers for responses;
+//! - [`tls`]: `--tls`, the certificates made at start;
 //! - [`error`]: whole-call error answers; [`control`]: the `/__control/` API; [`cli`]: flags.
 //!
 //! It is a test tool: it binds 127.0.0.1 only, checks that requests are signed but not the
@@ -27,3 +28,4 @@ pub mod kinesis;
 pub mod server;
 pub mod shards;
 pub mod store;
+pub mod tls;

@@ -11,6 +11,7 @@ use fake_aws::batch::validate_name;
 use fake_aws::cli::Cli;
 use fake_aws::server::{serve, App};
 use fake_aws::store::Store;
+use fake_aws::tls::Tls;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -42,6 +43,18 @@ fn run(cli: Cli) -> Result<(), String> {
         store.create(&name, shards);
     }
 
+    let tls = if cli.tls {
+        let tls = Tls::generate()?;
+        if let Some(path) = &cli.cert_out {
+            std::fs::write(path, &tls.ca_pem)
+                .map_err(|e| format!("cannot write --cert-out {}: {e}", path.display()))?;
+        }
+        Some(tls.acceptor)
+    } else {
+        None
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, cli.port))
         .map_err(|e| format!("cannot bind 127.0.0.1:{}: {e}", cli.port))?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
@@ -67,9 +80,9 @@ fn run(cli: Cli) -> Result<(), String> {
         let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|e| format!("cannot register the listener: {e}"))?;
         let mut stdout = std::io::stdout();
-        writeln!(stdout, "fake-aws listening on http://127.0.0.1:{port}")
+        writeln!(stdout, "fake-aws listening on {scheme}://127.0.0.1:{port}")
             .and_then(|()| stdout.flush())
             .map_err(|e| format!("cannot write to stdout: {e}"))?;
-        match serve(listener, app).await {}
+        match serve(listener, app, tls).await {}
     })
 }

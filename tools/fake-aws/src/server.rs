@@ -17,6 +17,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::batch::Batch;
 use crate::error::{ApiError, Service};
@@ -68,8 +69,9 @@ impl std::error::Error for DropConnection {}
 
 type Reply = Result<Response<Full<Bytes>>, DropConnection>;
 
-/// Accepts connections until the process exits.
-pub async fn serve(listener: TcpListener, app: Arc<App>) -> Infallible {
+/// Accepts connections until the process exits; with `tls`, each one does a TLS handshake first
+/// (a failed handshake just closes that connection).
+pub async fn serve(listener: TcpListener, app: Arc<App>, tls: Option<TlsAcceptor>) -> Infallible {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -82,15 +84,31 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) -> Infallible {
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| handle(app.clone(), req));
-            // Errors here are clients going away and injected drops; nothing to report.
-            let _ = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            match tls {
+                None => serve_connection(stream, app).await,
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        serve_connection(stream, app).await;
+                    }
+                }
+            }
         });
     }
+}
+
+/// HTTP/1.1 on one connection, plain or TLS, until the client goes away.
+async fn serve_connection<S>(stream: S, app: Arc<App>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| handle(app.clone(), req));
+    // Errors here are clients going away and injected drops; nothing to report.
+    let _ = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 async fn handle(app: Arc<App>, req: Request<Incoming>) -> Reply {

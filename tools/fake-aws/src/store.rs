@@ -39,6 +39,10 @@ pub struct StoredRecord {
     pub data: Bytes,
     pub shard: u32,
     pub sequence: u64,
+    /// When the call that carried it was accepted: microseconds since the Unix epoch (the
+    /// answer leaves right after, so this is the client's acknowledgement time to within the
+    /// response's write).
+    pub arrival_us: u64,
 }
 
 struct Destination {
@@ -259,6 +263,10 @@ impl Store {
         }
         admitted?;
         let now_sec = self.started.elapsed().as_secs();
+        let arrival_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
         let faults = &self.faults;
         let fault_code = faults.record_fault_code(service);
         let Some(dest) = self.destinations.get_mut(&batch.name) else {
@@ -320,6 +328,7 @@ impl Store {
                     data: batch.data_bytes(record),
                     shard,
                     sequence,
+                    arrival_us,
                 });
             }
             outcomes.push(RecordOutcome::Accepted { shard, sequence });
