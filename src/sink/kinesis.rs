@@ -33,7 +33,7 @@ impl PutBatch for KinesisPut {
         let mut entries = Vec::with_capacity(records.len());
         for data in records {
             let entry = PutRecordsRequestEntry::builder()
-                .data(Blob::new(data.to_vec()))
+                .data(Blob::from_maybe_shared(data.clone()))
                 .partition_key(partition_key(self.keys, data))
                 .build()
                 .map_err(invalid_request)?;
