@@ -27,7 +27,7 @@ impl PutBatch for FirehosePut {
         let mut entries = Vec::with_capacity(records.len());
         for data in records {
             let record = Record::builder()
-                .data(Blob::new(data.to_vec()))
+                .data(Blob::from_maybe_shared(data.clone()))
                 .build()
                 .map_err(invalid_request)?;
             entries.push(record);

@@ -33,7 +33,7 @@ impl PutBatch for KinesisPut {
         let mut entries = Vec::with_capacity(records.len());
         for data in records {
             let entry = PutRecordsRequestEntry::builder()
-                .data(Blob::new(data.to_vec()))
+                .data(Blob::from_maybe_shared(data.clone()))
                 .partition_key(partition_key(self.keys, data))
                 .build()
                 .map_err(invalid_request)?;
@@ -67,8 +67,10 @@ pub fn failed_records(entries: &[PutRecordsResultEntry]) -> Vec<RecordFailure> {
 pub fn partition_key(option: PartitionKeyOption, data: &[u8]) -> String {
     match option {
         PartitionKeyOption::Random => {
-            let x: f64 = rand::rng().random_range(0.0..1_000_000.0);
-            format!("{x:.6}")
+            // The same values and text as `format!("{x:.6}")` of a uniform f64 in
+            // [0, 1 000 000), without float formatting (about a tenth of the per-record cost).
+            let micros: u64 = rand::rng().random_range(0..1_000_000_000_000);
+            format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
         }
         PartitionKeyOption::Deterministic => {
             let digest = Md5::digest(data);

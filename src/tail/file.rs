@@ -19,6 +19,8 @@ use crate::record::FileRef;
 /// Bytes read per `read` call. Large blocks keep syscalls per record low; records are slices of
 /// these blocks, so a block lives until the last of its records is sent.
 pub const READ_BLOCK: usize = 256 * 1024;
+/// The smallest read: what a read finds past the last known size (often nothing).
+const MIN_READ_BLOCK: usize = 4 * 1024;
 
 /// How far back from the end `END_OF_FILE` looks for the last line boundary (the largest record).
 const END_OF_FILE_LOOKBACK: u64 = 1024 * 1024;
@@ -176,7 +178,13 @@ impl TailedFile {
             self.refresh_head()?;
         }
         while (outcome.bytes as usize) < budget {
-            let want = READ_BLOCK.min(budget - outcome.bytes as usize);
+            // As much as the file holds past the read position (at least MIN_READ_BLOCK, it
+            // may have grown since the look), so a small append neither zero-fills nor pins a
+            // whole READ_BLOCK per record until it is acknowledged.
+            let pending = self.size.saturating_sub(read_pos + outcome.bytes) as usize;
+            let want = READ_BLOCK
+                .min(budget - outcome.bytes as usize)
+                .min(pending.max(MIN_READ_BLOCK));
             let start = self.buf.len();
             self.buf.resize(start + want, 0);
             let got = match self.file.read(&mut self.buf[start..]) {
