@@ -33,7 +33,7 @@ use crate::sink::firehose::FirehosePut;
 use crate::sink::kinesis::KinesisPut;
 use crate::sink::sender::{run_sender, SendContext};
 use crate::sink::PutBatch;
-use crate::tail::{Tailer, KINESIS_KEY_RESERVE};
+use crate::tail::Tailer;
 
 /// Record chunks (one per file read) waiting for the batcher. Small: the bound that matters is
 /// the batch queue behind it.
@@ -344,10 +344,7 @@ fn start_flow(
 
     let (record_tx, record_rx) = mpsc::channel(RECORD_CHUNKS_QUEUED);
     let (batch_tx, batch_rx) = mpsc::channel(flow.publish_queue_capacity.max(1));
-    let overhead = match flow.destination {
-        Destination::Kinesis { .. } => KINESIS_KEY_RESERVE,
-        Destination::Firehose { .. } => 0,
-    };
+    let overhead = flow.record_overhead();
     let builder = BatchBuilder::new(
         flow.max_buffer_records,
         flow.max_buffer_bytes,
@@ -386,11 +383,7 @@ fn start_flow(
     } else {
         None
     };
-    let max_record = match flow.destination {
-        Destination::Kinesis { .. } => flow.max_record_bytes() - KINESIS_KEY_RESERVE,
-        Destination::Firehose { .. } => flow.max_record_bytes(),
-    };
-    let records = Arc::new(FlowRecords::new(&flow, max_record, ec2)?);
+    let records = Arc::new(FlowRecords::new(&flow, flow.max_record_data_bytes(), ec2)?);
     let tailer = Tailer::new(
         flow.clone(),
         matcher,

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::config::{AgentPlan, Destination};
 use crate::discovery::PathMatcher;
+pub use crate::sys::{parse_passwd, PasswdEntry};
 
 /// The user the packaged service runs as (as the Java agent's).
 pub const SERVICE_USER: &str = "aws-kinesis-agent-user";
@@ -31,39 +32,12 @@ const AWS_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 // ---------------------------------------------------------------------------------------------
 // Users and groups.
 
-/// One line of `/etc/passwd`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PasswdEntry {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-}
-
 /// One line of `/etc/group`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupEntry {
     pub name: String,
     pub gid: u32,
     pub members: Vec<String>,
-}
-
-/// `name:password:uid:gid:...` lines; malformed lines and comments are skipped.
-pub fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
-    text.lines()
-        .filter(|line| !line.trim_start().starts_with('#'))
-        .filter_map(|line| {
-            let mut fields = line.split(':');
-            let name = fields.next()?.trim();
-            let _password = fields.next()?;
-            let uid = fields.next()?.trim().parse().ok()?;
-            let gid = fields.next()?.trim().parse().ok()?;
-            (!name.is_empty()).then(|| PasswdEntry {
-                name: name.to_string(),
-                uid,
-                gid,
-            })
-        })
-        .collect()
 }
 
 /// `name:password:gid:member,member` lines; malformed lines and comments are skipped.

@@ -18,7 +18,7 @@
 //! - [`logging`]: the agent's own log file and its layout.
 //! - [`shutdown`]: signals to a stop reason.
 //! - [`sdnotify`]: readiness and stopping notices to systemd (`Type=notify`).
-//! - [`sys`]: facts about the running process (its user) for messages.
+//! - [`sys`]: users: the one the agent runs as, `/etc/passwd` parsing.
 //! - [`check`]: `check`: can the service user read every log; do the credentials and streams work.
 //! - [`iam_policy`]: `iam-policy`: the least-privilege IAM policy for a configuration.
 

@@ -1,6 +1,34 @@
-//! Facts about the running process that messages need: which user the agent runs as.
+//! Facts about users that messages and `check` need: which user the agent runs as, and
+//! `/etc/passwd` read without libc.
 
 use std::os::unix::fs::MetadataExt;
+
+/// One line of `/etc/passwd`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswdEntry {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// `name:password:uid:gid:...` lines; malformed lines and comments are skipped.
+pub fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?.trim();
+            let _password = fields.next()?;
+            let uid = fields.next()?.trim().parse().ok()?;
+            let gid = fields.next()?.trim().parse().ok()?;
+            (!name.is_empty()).then(|| PasswdEntry {
+                name: name.to_string(),
+                uid,
+                gid,
+            })
+        })
+        .collect()
+}
 
 /// `name (uid N)` of the user the agent runs as, for messages about permissions.
 pub fn current_user() -> String {
@@ -9,16 +37,11 @@ pub fn current_user() -> String {
         return "the agent's user".to_string();
     };
     let uid = meta.uid();
-    let name = std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|passwd| {
-            passwd.lines().find_map(|line| {
-                let mut fields = line.split(':');
-                let name = fields.next()?;
-                let id = fields.nth(1)?;
-                (id.parse::<u32>().ok()? == uid).then(|| name.to_string())
-            })
-        });
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = parse_passwd(&passwd)
+        .into_iter()
+        .find(|e| e.uid == uid)
+        .map(|e| e.name);
     match name {
         Some(name) => format!("{name} (uid {uid})"),
         None => format!("uid {uid}"),

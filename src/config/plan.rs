@@ -26,6 +26,9 @@ pub const KINESIS_MAX_RECORD_BYTES: usize = 1024 * 1024;
 pub const FIREHOSE_MAX_RECORDS_PER_CALL: usize = 500;
 pub const FIREHOSE_MAX_BYTES_PER_CALL: usize = 4 * 1024 * 1024;
 pub const FIREHOSE_MAX_RECORD_BYTES: usize = 1_024_000;
+/// Bytes counted for each Kinesis record's partition key: the longest key the agent makes (an
+/// MD5 in hex; random keys are shorter). Kinesis counts the key in the record and call limits.
+pub const KINESIS_KEY_RESERVE: usize = 32;
 
 /// Everything the agent needs to run, checked.
 #[derive(Debug, Clone)]
@@ -171,13 +174,26 @@ pub struct FlowPlan {
 }
 
 impl FlowPlan {
-    /// Max bytes of one record's data for this destination (Kinesis: the partition key's length
-    /// is subtracted by the caller).
+    /// Max bytes of one record for this destination, as the service counts it (Kinesis: data
+    /// plus partition key).
     pub fn max_record_bytes(&self) -> usize {
         match self.destination {
             Destination::Kinesis { .. } => KINESIS_MAX_RECORD_BYTES,
             Destination::Firehose { .. } => FIREHOSE_MAX_RECORD_BYTES,
         }
+    }
+
+    /// Bytes counted per record besides its data (Kinesis: the partition key).
+    pub fn record_overhead(&self) -> usize {
+        match self.destination {
+            Destination::Kinesis { .. } => KINESIS_KEY_RESERVE,
+            Destination::Firehose { .. } => 0,
+        }
+    }
+
+    /// Max bytes of one record's data: longer records are cut to this.
+    pub fn max_record_data_bytes(&self) -> usize {
+        self.max_record_bytes() - self.record_overhead()
     }
 }
 

@@ -109,7 +109,7 @@ mod tests {
         for _ in 0..1000 {
             let k = partition_key(PartitionKeyOption::Random, b"x");
             assert!(
-                k.len() <= crate::tail::KINESIS_KEY_RESERVE && !k.is_empty(),
+                k.len() <= crate::config::KINESIS_KEY_RESERVE && !k.is_empty(),
                 "{k}"
             );
             let v: f64 = k.parse().expect("a number");

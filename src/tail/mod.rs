@@ -73,9 +73,6 @@ enum CopyOf {
     Maybe,
 }
 
-/// Largest partition key we generate (an MD5 in hex); Kinesis counts the key in the record size.
-pub const KINESIS_KEY_RESERVE: usize = 32;
-
 pub struct Tailer {
     name: String,
     flow: Arc<FlowPlan>,
@@ -139,12 +136,7 @@ impl Tailer {
 
     /// Max bytes of one record's data.
     fn max_record(&self) -> usize {
-        match self.flow.destination {
-            crate::config::Destination::Kinesis { .. } => {
-                self.flow.max_record_bytes() - KINESIS_KEY_RESERVE
-            }
-            crate::config::Destination::Firehose { .. } => self.flow.max_record_bytes(),
-        }
+        self.flow.max_record_data_bytes()
     }
 
     /// Runs until `shutdown`, then returns; dropping `out` tells the batcher no more records come.
