@@ -4,9 +4,11 @@
 //! their own; the periodic rescan stays the safety net (events can be dropped, and a directory
 //! that does not exist yet cannot be watched).
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::Notify;
@@ -18,12 +20,36 @@ pub struct Hints {
     pub wake: Notify,
     /// A file was created, renamed or removed: rescan the pattern before reading.
     pub rescan: AtomicBool,
+    /// Paths written to since the tailer last took them: between its full passes the tailer
+    /// reads only these, so a write to one of 1,000 files costs one file's read, not 1,000
+    /// `fstat`s. Kept as `OsString`: hashing a `Path` parses its components, hashing the
+    /// bytes does not (it was 9 % of the agent's CPU with 1,000 files written ten times a second).
+    written: Mutex<HashSet<OsString>>,
 }
+
+/// More distinct written paths than this between two looks (a busy directory of files the
+/// pattern does not match): forget them and ask for a full pass instead.
+const MAX_WRITTEN: usize = 100_000;
 
 impl Hints {
     /// Takes the rescan hint.
     pub fn take_rescan(&self) -> bool {
         self.rescan.swap(false, Ordering::AcqRel)
+    }
+
+    /// Notes that `paths` were written to.
+    pub fn written(&self, paths: impl IntoIterator<Item = std::path::PathBuf>) {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        written.extend(paths.into_iter().map(|p| p.into_os_string()));
+        if written.len() > MAX_WRITTEN {
+            written.clear();
+            self.rescan.store(true, Ordering::Release);
+        }
+    }
+
+    /// Takes the paths written to since the last call.
+    pub fn take_written(&self) -> HashSet<OsString> {
+        std::mem::take(&mut *self.written.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -46,6 +72,9 @@ impl DirWatcher {
                             )
                         {
                             hints.rescan.store(true, Ordering::Release);
+                        }
+                        if matches!(event.kind, EventKind::Modify(_)) {
+                            hints.written(event.paths);
                         }
                         if !matches!(event.kind, EventKind::Access(_)) {
                             hints.wake.notify_one();

@@ -83,7 +83,8 @@ impl SendContext {
 #[derive(Debug, Default)]
 struct Reports {
     last: HashMap<String, (Instant, u64)>,
-    /// A whole call failed since the last success (partial failures do not count).
+    /// A whole call's failure was logged since the last success (partial failures do not
+    /// count).
     failing: bool,
 }
 
@@ -259,13 +260,15 @@ fn report_partial<P: PutBatch>(put: &P, ctx: &SendContext, failed: &[RecordFailu
 
 fn report_error<P: PutBatch>(put: &P, ctx: &SendContext, err: &SendError) {
     let mut reports = ctx.reports();
-    reports.failing = true;
     let every = if err.kind == ErrorKind::Fatal {
         REPEAT_FATAL
     } else {
         REPEAT_TRANSIENT
     };
     if let Some(since) = reports.due(&err.code, every) {
+        // Recovery is logged once after each logged failure: with half the calls throttled,
+        // a line per success would flood the log.
+        reports.failing = true;
         let more = if since > 0 {
             format!(" ({since} more since the last report)")
         } else {

@@ -66,6 +66,9 @@ pub struct TailedFile {
     /// Not matched by the last scan (deleted, moved away, renamed out of the pattern): read to
     /// the end through the open handle, then let go.
     pub gone: bool,
+    /// The last read stopped before the end (its budget ran out): read it again without
+    /// waiting for an event.
+    pub more: bool,
     file: File,
     splitter: LineSplitter,
     buf: BytesMut,
@@ -98,6 +101,7 @@ impl TailedFile {
             fingerprint: fingerprint::of_head(&head),
             head,
             gone: false,
+            more: true,
             lines: None,
             last_data: tokio::time::Instant::now(),
             file,
@@ -157,10 +161,9 @@ impl TailedFile {
         let grew = self.size > read_pos;
         // Truncated and written again past where we were between two looks: the size alone
         // does not show it (the Java agent's known gap), the first bytes do.
-        let replaced = grew && !self.head.is_empty() && {
-            let now = fingerprint::head(&self.file, self.head.len() as u64)?;
-            now != self.head
-        };
+        let replaced = grew
+            && !self.head.is_empty()
+            && !fingerprint::still_starts_with(&self.file, &self.head)?;
         if self.size < read_pos || replaced {
             // Truncated in place (copytruncate or `> file`): what it holds now is new data.
             // A partial line held from before is dropped: its start is in the old content.
@@ -178,10 +181,16 @@ impl TailedFile {
             self.refresh_head()?;
         }
         while (outcome.bytes as usize) < budget {
-            // As much as the file holds past the read position (at least MIN_READ_BLOCK, it
-            // may have grown since the look), so a small append neither zero-fills nor pins a
-            // whole READ_BLOCK per record until it is acknowledged.
+            // As much as the file holds past the read position, so a small append neither
+            // zero-fills nor pins a whole READ_BLOCK per record until it is acknowledged.
             let pending = self.size.saturating_sub(read_pos + outcome.bytes) as usize;
+            if pending == 0 && !self.gone {
+                // Up to the size just looked at: what is written after the look comes with its
+                // own event (or the next full pass). A file let go of is read until a read
+                // finds nothing, so nothing written after the look is left behind.
+                outcome.at_eof = true;
+                break;
+            }
             let want = READ_BLOCK
                 .min(budget - outcome.bytes as usize)
                 .min(pending.max(MIN_READ_BLOCK));

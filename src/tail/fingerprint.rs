@@ -33,6 +33,22 @@ pub fn head(file: &File, len: u64) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
+/// Whether `file` still starts with `head` (at most [`FINGERPRINT_BYTES`]); read into the
+/// stack, as this runs for every read of a growing file.
+pub fn still_starts_with(file: &File, head: &[u8]) -> io::Result<bool> {
+    let mut now = [0u8; FINGERPRINT_BYTES];
+    let want = head.len().min(FINGERPRINT_BYTES);
+    let mut got = 0;
+    while got < want {
+        let read = file.read_at(&mut now[got..want], got as u64)?;
+        if read == 0 {
+            break;
+        }
+        got += read;
+    }
+    Ok(now[..got] == head[..want])
+}
+
 /// How a new file's first bytes compare with another file's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Likeness {

@@ -11,7 +11,8 @@ pub mod fingerprint;
 pub mod identity;
 pub mod splitter;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,8 +38,19 @@ use identity::FileId;
 /// Bytes read from one file per turn before moving to the next file.
 const READ_BUDGET_PER_TURN: usize = 1024 * 1024;
 
-/// With a working filesystem watch, how often to look anyway when no event came.
+/// Records of one pass go to the batcher together, in chunks of about this many bytes: one
+/// hand-over (and one wake-up of the batcher) per pass rather than per file read.
+const CHUNK_BYTES: usize = 1024 * 1024;
+
+/// With a working filesystem watch, how often every file is looked at (a full pass) even if no
+/// event named it; between full passes only the files the events name are read.
 const IDLE_POLL_WITH_WATCH: Duration = Duration::from_secs(1);
+
+/// Passes started by events are at least this far apart: a burst of writes to many files is
+/// read in a few passes instead of one wake-up per write. A write after a quiet spell is read
+/// at once; under a steady stream of writes a line waits at most this long before it is read
+/// (the Java agent looks every `minTimeBetweenFilePollsMillis`, 100 ms by default).
+const MIN_EVENT_PASS_INTERVAL: Duration = Duration::from_millis(25);
 
 /// How often the same problem with the same path is logged again.
 const COMPLAINT_INTERVAL: Duration = Duration::from_secs(60);
@@ -92,6 +104,8 @@ pub struct Tailer {
     truncations: Vec<(FileRef, Truncation, Instant)>,
     first_scan: bool,
     last_scan: Option<Instant>,
+    /// When every file was last looked at.
+    last_full_pass: Option<Instant>,
     complaints: HashMap<PathBuf, Instant>,
     counters: Arc<dyn Events>,
     acks: AckTracker,
@@ -125,6 +139,7 @@ impl Tailer {
             truncations: Vec::new(),
             first_scan: true,
             last_scan: None,
+            last_full_pass: None,
             complaints: HashMap::new(),
             counters,
             acks,
@@ -146,31 +161,54 @@ impl Tailer {
                 break;
             }
             self.ensure_watch();
+            let now = Instant::now();
             let due = self
                 .last_scan
-                .is_none_or(|t| t.elapsed() >= self.flow.max_time_between_rescans);
-            if self.hints.take_rescan() || due {
+                .is_none_or(|t| now.duration_since(t) >= self.flow.max_time_between_rescans);
+            let rescan = self.hints.take_rescan() || due;
+            if rescan {
                 self.rescan();
             }
-            let read = tokio::select! {
-                read = self.read_pass() => read,
+            // Taken before reading: a write during the pass is named again for the next one.
+            let written = self.hints.take_written();
+            let full = rescan
+                || self.watcher.is_none()
+                || self
+                    .last_full_pass
+                    .is_none_or(|t| now.duration_since(t) >= IDLE_POLL_WITH_WATCH);
+            if full {
+                self.last_full_pass = Some(now);
+            }
+            let only = (!full).then_some(&written);
+            let more = tokio::select! {
+                more = self.read_pass(only) => more,
                 _ = shutdown.cancelled() => break,
             };
-            self.update_gauges();
-            if read == 0 {
-                let idle = if self.watcher.is_some() {
-                    IDLE_POLL_WITH_WATCH
-                } else {
-                    self.flow.min_time_between_file_polls
-                };
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = self.hints.wake.notified() => {}
-                    _ = tokio::time::sleep(idle) => {}
-                }
-            } else {
+            if full {
+                self.update_gauges();
+            }
+            if more {
                 // Let other tasks run between large reads.
                 tokio::task::yield_now().await;
+                continue;
+            }
+            let idle = if self.watcher.is_some() {
+                IDLE_POLL_WITH_WATCH
+            } else {
+                self.flow.min_time_between_file_polls
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.hints.wake.notified() => {}
+                _ = tokio::time::sleep(idle) => {}
+            }
+            // Events that come during this wait are gathered for the same pass.
+            let next = now + MIN_EVENT_PASS_INTERVAL;
+            if Instant::now() < next {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep_until(next) => {}
+                }
             }
         }
         debug!("{}: stopped reading", self.name);
@@ -442,18 +480,32 @@ impl Tailer {
         }
     }
 
-    /// One turn over every tracked file. Returns the bytes read.
-    async fn read_pass(&mut self) -> u64 {
+    /// One turn over the tracked files: all of them, or `only` the files named there plus those
+    /// that may have more to give (a read stopped by its budget, a file let go of, an open
+    /// multi-line record waiting for quiet). Returns whether a file has more to read now.
+    async fn read_pass(&mut self, only: Option<&HashSet<OsString>>) -> bool {
         let acks = &self.acks;
         self.closed
             .retain(|(f, end)| !acks.forget_when_acknowledged(*f, *end));
         let mut truncated = Vec::new();
-        let mut total = 0;
+        let mut more = false;
+        let mut chunk: Vec<Record> = Vec::new();
+        let mut chunk_bytes = 0;
         let mut i = 0;
         let max_record = self.max_record();
         while i < self.files.len() {
-            let mut pieces = Vec::new();
             let f = &mut self.files[i];
+            let wanted = only.is_none_or(|written| {
+                f.more
+                    || f.gone
+                    || written.contains(f.path.as_os_str())
+                    || f.lines.as_ref().is_some_and(|l| l.is_open())
+            });
+            if !wanted {
+                i += 1;
+                continue;
+            }
+            let mut pieces = Vec::new();
             let outcome = match f.read(READ_BUDGET_PER_TURN, &mut pieces) {
                 Ok(outcome) => outcome,
                 Err(e) => {
@@ -466,6 +518,8 @@ impl Tailer {
                     continue;
                 }
             };
+            f.more = !outcome.at_eof;
+            more |= f.more;
             let was_truncated = outcome.truncated.is_some();
             if let Some(t) = outcome.truncated {
                 warn!(
@@ -476,7 +530,6 @@ impl Tailer {
                 );
                 truncated.push((f.file_ref, t));
             }
-            total += outcome.bytes;
             let file_ref = f.file_ref;
             let done = f.gone && outcome.at_eof;
             if done {
@@ -531,17 +584,19 @@ impl Tailer {
                 if let Some(w) = self.records.chain().take_ec2_warning() {
                     warn!("{}: {w}", self.name);
                 }
-                let records: Vec<Record> = finished
-                    .records
-                    .into_iter()
-                    .map(|(data, end_offset, _)| Record {
+                for (data, end_offset, _) in finished.records {
+                    chunk_bytes += data.len();
+                    chunk.push(Record {
                         data,
                         file: file_ref,
                         end_offset,
-                    })
-                    .collect();
-                if !records.is_empty() && self.out.send(records).await.is_err() {
-                    return total; // the pipeline is shutting down
+                    });
+                }
+                if chunk_bytes >= CHUNK_BYTES {
+                    chunk_bytes = 0;
+                    if self.out.send(std::mem::take(&mut chunk)).await.is_err() {
+                        return false; // the pipeline is shutting down
+                    }
                 }
             }
             if done {
@@ -551,11 +606,14 @@ impl Tailer {
                 i += 1;
             }
         }
+        if !chunk.is_empty() && self.out.send(chunk).await.is_err() {
+            return false;
+        }
         for (old, t) in truncated {
             self.renumber_truncated(old, t);
         }
         self.resolve_held();
-        total
+        more
     }
 
     fn update_gauges(&self) {
