@@ -26,7 +26,7 @@ use tracing::{debug, error, info, warn};
 use crate::checkpoint::resume::{self, Found, Reason, Stored};
 use crate::checkpoint::AckTracker;
 use crate::config::{FlowPlan, InitialPosition};
-use crate::discovery::watch::{DirWatcher, Hints};
+use crate::discovery::watch::{Changes, DirWatcher};
 use crate::discovery::PathMatcher;
 use crate::metrics::Events;
 use crate::process::{FlowRecords, DEFAULT_MULTI_LINE_FLUSH_INTERVAL};
@@ -89,8 +89,9 @@ pub struct Tailer {
     name: String,
     flow: Arc<FlowPlan>,
     matcher: PathMatcher,
-    hints: Arc<Hints>,
     watcher: Option<DirWatcher>,
+    /// What the watch said since the last pass.
+    changes: Changes,
     files: Vec<TailedFile>,
     next_ref: u64,
     /// The flow's stored checkpoints, used for the files found by the first scan.
@@ -129,8 +130,8 @@ impl Tailer {
             name: format!("FileTailer[{}]", flow.id),
             flow,
             matcher,
-            hints: Arc::new(Hints::default()),
             watcher: None,
+            changes: Changes::default(),
             files: Vec::new(),
             next_ref: 0,
             stored,
@@ -161,16 +162,19 @@ impl Tailer {
                 break;
             }
             self.ensure_watch();
+            if let Some(w) = &mut self.watcher {
+                w.take(&mut self.changes);
+            }
             let now = Instant::now();
             let due = self
                 .last_scan
                 .is_none_or(|t| now.duration_since(t) >= self.flow.max_time_between_rescans);
-            let rescan = self.hints.take_rescan() || due;
+            let rescan = std::mem::take(&mut self.changes.rescan) || due;
             if rescan {
                 self.rescan();
             }
             // Taken before reading: a write during the pass is named again for the next one.
-            let written = self.hints.take_written();
+            let written = std::mem::take(&mut self.changes.written);
             let full = rescan
                 || self.watcher.is_none()
                 || self
@@ -199,7 +203,12 @@ impl Tailer {
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = self.hints.wake.notified() => {}
+                waited = wait_for_events(&mut self.watcher, &mut self.changes) => {
+                    if let Err(e) = waited {
+                        warn!("{}: watching {} for changes failed: {e}; watching it again.", self.name, self.matcher.base_dir().display());
+                        self.watcher = None;
+                    }
+                }
                 _ = tokio::time::sleep(idle) => {}
             }
             // Events that come during this wait are gathered for the same pass.
@@ -215,16 +224,15 @@ impl Tailer {
     }
 
     fn ensure_watch(&mut self) {
-        if self.watcher.is_some() {
+        if self.watcher.as_ref().is_some_and(|w| w.is_alive()) {
             return;
         }
+        self.watcher = None;
         let dir = self.matcher.base_dir();
-        if let Ok(w) = DirWatcher::start(dir, self.matcher.is_recursive(), self.hints.clone()) {
+        if let Ok(w) = DirWatcher::start(dir, self.matcher.is_recursive()) {
             self.watcher = Some(w);
             // Anything created before the watch started is only seen by a scan.
-            self.hints
-                .rescan
-                .store(true, std::sync::atomic::Ordering::Release);
+            self.changes.rescan = true;
         }
     }
 
@@ -634,6 +642,17 @@ impl Tailer {
             error!("{msg}");
             self.complaints.insert(path.to_path_buf(), now);
         }
+    }
+}
+
+/// Waits for the watch's next events; forever without a watch.
+async fn wait_for_events(
+    watcher: &mut Option<DirWatcher>,
+    changes: &mut Changes,
+) -> std::io::Result<()> {
+    match watcher {
+        Some(w) => w.wait(changes).await,
+        None => std::future::pending().await,
     }
 }
 
