@@ -31,13 +31,14 @@ use crate::sink::batcher::{run_batcher, BatchBuilder};
 use crate::sink::dry_run::DryRunPut;
 use crate::sink::firehose::FirehosePut;
 use crate::sink::kinesis::KinesisPut;
+use crate::sink::queue::{publish_queue, QueueReceiver, QUEUE_BYTES};
 use crate::sink::sender::{run_sender, SendContext};
 use crate::sink::PutBatch;
 use crate::tail::Tailer;
 
 /// Record chunks (one per file read) waiting for the batcher. Small: the bound that matters is
 /// the batch queue behind it.
-const RECORD_CHUNKS_QUEUED: usize = 4;
+const RECORD_CHUNKS_QUEUED: usize = 2;
 
 /// After the shutdown deadline, how long aborted sends get to wind down.
 const ABORT_GRACE: Duration = Duration::from_millis(500);
@@ -343,7 +344,7 @@ fn start_flow(
     let matcher = PathMatcher::new(&flow.file_pattern).map_err(|e| e.to_string())?;
 
     let (record_tx, record_rx) = mpsc::channel(RECORD_CHUNKS_QUEUED);
-    let (batch_tx, batch_rx) = mpsc::channel(flow.publish_queue_capacity.max(1));
+    let (batch_tx, batch_rx) = publish_queue(flow.publish_queue_capacity, QUEUE_BYTES);
     let overhead = flow.record_overhead();
     let builder = BatchBuilder::new(
         flow.max_buffer_records,
@@ -430,7 +431,7 @@ fn start_flow(
 fn spawn_sender<P: PutBatch>(
     tasks: &TaskTracker,
     put: P,
-    queue: mpsc::Receiver<crate::sink::batcher::Batch>,
+    queue: QueueReceiver,
     ctx: Arc<SendContext>,
 ) {
     tasks.spawn(run_sender(Arc::new(put), queue, ctx));

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::queue::QueueSender;
 use crate::checkpoint::{AckTracker, BatchSeq};
 use crate::record::{FileRef, Record};
 
@@ -115,7 +116,7 @@ impl BatchBuilder {
 pub async fn run_batcher(
     mut builder: BatchBuilder,
     mut records: mpsc::Receiver<Vec<Record>>,
-    batches: mpsc::Sender<Batch>,
+    batches: QueueSender,
     acks: AckTracker,
 ) {
     loop {
@@ -199,7 +200,7 @@ mod tests {
     async fn age_deadline_flushes_a_partial_batch() {
         let acks = AckTracker::default();
         let (rtx, rrx) = mpsc::channel(4);
-        let (btx, mut brx) = mpsc::channel(4);
+        let (btx, mut brx) = crate::sink::queue::publish_queue(4, 1 << 20);
         let builder = BatchBuilder::new(500, 1 << 20, 0, Duration::from_millis(1000));
         let task = tokio::spawn(run_batcher(builder, rrx, btx, acks));
         let t0 = Instant::now();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rand::Rng;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +20,7 @@ use tracing::{debug, error, info, warn};
 
 use super::backoff::Backoff;
 use super::batcher::Batch;
+use super::queue::QueueReceiver;
 use super::{ErrorKind, PutBatch, RecordFailure, SendError};
 use crate::checkpoint::AckTracker;
 use crate::metrics::Events;
@@ -112,11 +113,7 @@ impl Reports {
 }
 
 /// Sends every batch of `queue` until it closes, then waits for the calls in flight.
-pub async fn run_sender<P: PutBatch>(
-    put: Arc<P>,
-    mut queue: mpsc::Receiver<Batch>,
-    ctx: Arc<SendContext>,
-) {
+pub async fn run_sender<P: PutBatch>(put: Arc<P>, mut queue: QueueReceiver, ctx: Arc<SendContext>) {
     let mut in_flight = JoinSet::new();
     loop {
         let batch = tokio::select! {

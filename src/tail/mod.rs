@@ -40,7 +40,7 @@ const READ_BUDGET_PER_TURN: usize = 1024 * 1024;
 
 /// Records of one pass go to the batcher together, in chunks of about this many bytes: one
 /// hand-over (and one wake-up of the batcher) per pass rather than per file read.
-const CHUNK_BYTES: usize = 1024 * 1024;
+const CHUNK_BYTES: usize = 256 * 1024;
 
 /// With a working filesystem watch, how often every file is looked at (a full pass) even if no
 /// event named it; between full passes only the files the events name are read.
