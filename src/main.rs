@@ -209,6 +209,7 @@ fn parse_level(s: &str) -> Result<Level, String> {
 }
 
 fn main() -> ExitCode {
+    kinesis_agent::sys::limit_malloc_arenas();
     let parsed = Options::command()
         .try_get_matches()
         .and_then(|matches| Ok((Options::from_arg_matches(&matches)?, matches)));

@@ -47,3 +47,22 @@ pub fn current_user() -> String {
         None => format!("uid {uid}"),
     }
 }
+
+/// Caps glibc's malloc at two arenas instead of one per thread that allocates (up to eight per
+/// core): each arena keeps freed memory of its own. Measured on the 1,000,000-line backlog
+/// (README, "Benchmark"): two arenas kept the CPU per record of eight (one arena cost 25 % more
+/// CPU: the threads then wait for each other's allocations) with less peak RSS. An operator's
+/// `MALLOC_ARENA_MAX` wins.
+///
+/// Must run before the agent starts any thread.
+pub fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: `mallopt` only sets an allocator parameter and may be called at any time;
+        // M_ARENA_MAX applies to arenas created afterwards, and no thread but this one has
+        // been started yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}

@@ -18,7 +18,7 @@ use crate::record::FileRef;
 
 /// Bytes read per `read` call. Large blocks keep syscalls per record low; records are slices of
 /// these blocks, so a block lives until the last of its records is sent.
-pub const READ_BLOCK: usize = 256 * 1024;
+pub const READ_BLOCK: usize = 64 * 1024;
 /// The smallest read: what a read finds past the last known size (often nothing).
 const MIN_READ_BLOCK: usize = 4 * 1024;
 
