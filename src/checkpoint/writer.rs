@@ -46,9 +46,9 @@ pub async fn run_writer(
             _ = urgent.notified() => false,
             _ = stop.cancelled() => true,
         };
-        // SQLite with a synchronous fsync blocks this worker for a few milliseconds once a
-        // second; not worth a thread hop.
-        match save_once(&mut store, &flows) {
+        // SQLite's fsync takes a few milliseconds, or far longer on a slow or failing disk:
+        // the agent has one worker thread, so the save hands it to another thread meanwhile.
+        match blocking(|| save_once(&mut store, &flows)) {
             Ok(0) => {}
             Ok(n) => {
                 debug!("saved {n} checkpoint(s) to {}", store.path().display());
@@ -73,6 +73,15 @@ pub async fn run_writer(
         if stopping {
             return;
         }
+    }
+}
+
+/// Runs `f`, which blocks, without holding up the runtime's other tasks (on a multi-thread
+/// runtime; a current-thread runtime, as in tests, just runs it).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

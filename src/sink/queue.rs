@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use super::batcher::Batch;
 
 /// Record bytes the queue holds at most (one larger batch is let in alone).
-pub const QUEUE_BYTES: usize = 2 * 1024 * 1024;
+pub const QUEUE_BYTES: usize = 1024 * 1024;
 
 /// A queue holding at most `batches` batches and `bytes` bytes (counted as [`Batch::bytes`]).
 pub fn publish_queue(batches: usize, bytes: usize) -> (QueueSender, QueueReceiver) {
