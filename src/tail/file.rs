@@ -69,6 +69,8 @@ pub struct TailedFile {
     /// The last read stopped before the end (its budget ran out): read it again without
     /// waiting for an event.
     pub more: bool,
+    /// Read since the tailer last gave the acknowledgement tracker its [`TailedFile::info`].
+    pub unobserved: bool,
     file: File,
     splitter: LineSplitter,
     buf: BytesMut,
@@ -102,6 +104,7 @@ impl TailedFile {
             head,
             gone: false,
             more: true,
+            unobserved: false,
             lines: None,
             last_data: tokio::time::Instant::now(),
             file,

@@ -550,7 +550,12 @@ impl Tailer {
                     f.offset()
                 );
             }
-            if outcome.bytes > 0 {
+            // What a checkpoint row and the status say about the file (size, modification time,
+            // read offset): refreshed on full passes, about once a second, and when the file is
+            // let go of; a copy per read was 2.5 % of the agent's CPU with 1,000 busy files.
+            f.unobserved |= outcome.bytes > 0;
+            if f.unobserved && (only.is_none() || done) {
+                f.unobserved = false;
                 self.acks.observe(file_ref, f.info());
             }
             let now = Instant::now();
