@@ -5,7 +5,7 @@
 //!
 //! - [`config`]: `agent.json` + `agent.d/` with the Java agent's value rules, into a checked plan.
 //! - [`agent`]: wires one pipeline per flow from the plan, supervises it, drains it on shutdown.
-//! - [`discovery`]: which paths match a flow's pattern now; filesystem events as rescan hints.
+//! - [`discovery`]: which paths match a flow's pattern now; inotify events naming the files written and asking for rescans.
 //! - [`tail`]: following files by identity, reading them in blocks, splitting lines.
 //! - [`process`]: multi-line records, header/footer lines, the Java agent's record converters.
 //! - [`record`]: the record type that flows between stages.
