@@ -36,8 +36,8 @@ use crate::sink::sender::{run_sender, SendContext};
 use crate::sink::PutBatch;
 use crate::tail::Tailer;
 
-/// Record chunks (one per file read) waiting for the batcher. Small: the bound that matters is
-/// the batch queue behind it.
+/// Record chunks (one per tailer pass, at most about 256 KiB each) waiting for the batcher.
+/// Small: the bound that matters is the publish queue behind it.
 const RECORD_CHUNKS_QUEUED: usize = 2;
 
 /// After the shutdown deadline, how long aborted sends get to wind down.

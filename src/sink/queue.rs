@@ -18,7 +18,8 @@ pub const QUEUE_BYTES: usize = 1024 * 1024;
 /// A queue holding at most `batches` batches and `bytes` bytes (counted as [`Batch::bytes`]).
 pub fn publish_queue(batches: usize, bytes: usize) -> (QueueSender, QueueReceiver) {
     let (tx, rx) = mpsc::channel(batches.max(1));
-    let bytes = bytes.clamp(1, Semaphore::MAX_PERMITS);
+    // A batch asks for at most `bytes` permits, as a u32.
+    let bytes = bytes.clamp(1, u32::MAX as usize);
     let room = Arc::new(Semaphore::new(bytes));
     (QueueSender { tx, room, bytes }, QueueReceiver { rx })
 }
@@ -32,7 +33,7 @@ pub struct QueueSender {
 impl QueueSender {
     /// Waits for room, then queues `batch`. Gives it back if the receiver is gone.
     pub async fn send(&self, batch: Batch) -> Result<(), Batch> {
-        let need = u32::try_from(batch.bytes.clamp(1, self.bytes)).unwrap_or(u32::MAX);
+        let need = u32::try_from(batch.bytes.clamp(1, self.bytes)).unwrap_or(u32::MAX); // ≤ bytes
         let Ok(permit) = self.room.clone().acquire_many_owned(need).await else {
             return Err(batch); // never closed; kept for completeness of the match
         };
