@@ -201,39 +201,33 @@ const LINES_BUFFERED: usize = 1024;
 /// cannot be opened, logs to standard error instead and says why there. Keep the guard alive
 /// until exit: dropping it flushes the log.
 pub fn init(file: &Path, level: Level) -> WorkerGuard {
-    let offset = local_offset();
-    let (writer, guard) = match RollingFile::open(file) {
-        Ok(f) => tracing_appender::non_blocking::NonBlockingBuilder::default()
-            .buffered_lines_limit(LINES_BUFFERED)
-            .lossy(false)
-            .finish(f),
+    match RollingFile::open(file) {
+        Ok(f) => install(f, level),
         Err(e) => {
             eprintln!(
                 "aws-kinesis-agent: cannot open log file {}: {e}; logging to standard error. Use -l PATH to choose another file.",
                 file.display()
             );
-            tracing_appender::non_blocking::NonBlockingBuilder::default()
-                .buffered_lines_limit(LINES_BUFFERED)
-                .lossy(false)
-                .finish(io::stderr())
+            install(io::stderr(), level)
         }
-    };
-    tracing_subscriber::fmt()
-        .event_format(JavaLayout { offset })
-        .with_env_filter(filter(level))
-        .with_writer(writer)
-        .init();
-    guard
+    }
 }
 
 /// Starts logging to standard error, in the same layout (`--dry-run` without `-l`: standard
 /// output holds the records, and the service's log file is left alone).
 pub fn init_stderr(level: Level) -> WorkerGuard {
+    install(io::stderr(), level)
+}
+
+/// Installs the Java layout at `level`, written to `out` by the appender's own thread.
+fn install(out: impl io::Write + Send + 'static, level: Level) -> WorkerGuard {
+    // Before `finish` starts the appender's thread: the local offset can only be read while the
+    // process has one thread.
     let offset = local_offset();
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .buffered_lines_limit(LINES_BUFFERED)
         .lossy(false)
-        .finish(io::stderr());
+        .finish(out);
     tracing_subscriber::fmt()
         .event_format(JavaLayout { offset })
         .with_env_filter(filter(level))
