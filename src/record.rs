@@ -21,3 +21,13 @@ pub struct Record {
     /// every earlier one of the file are acknowledged, the file's checkpoint may move here.
     pub end_offset: u64,
 }
+
+/// Records handed from the tailer to the batcher together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub records: Vec<Record>,
+    /// When the tailer learnt the data was there (the write's event, or the pass that found
+    /// it): a batch's `maxBufferAgeMillis` counts from here, so a read the tailer put off to
+    /// gather more lines does not make a record wait longer.
+    pub seen: tokio::time::Instant,
+}

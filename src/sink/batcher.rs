@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::queue::QueueSender;
 use crate::checkpoint::{AckTracker, BatchSeq};
-use crate::record::{FileRef, Record};
+use crate::record::{Chunk, FileRef, Record};
 
 /// Records sent in one call, and what they stand for in the files.
 #[derive(Debug, Clone)]
@@ -22,7 +22,7 @@ pub struct Batch {
     pub bytes: usize,
     /// For each file with records in the batch, the end offset of its last one.
     pub files: Vec<(FileRef, u64)>,
-    /// When the first record went in.
+    /// When the tailer saw the first record's data (the age limit counts from here).
     pub started: Instant,
 }
 
@@ -76,9 +76,10 @@ impl BatchBuilder {
         }
     }
 
-    /// Adds a record. Returns a batch that is ready: the current one when the record does not
-    /// fit in it (the record then starts the next), or the one the record filled.
-    pub fn push(&mut self, record: Record, now: Instant) -> Option<Batch> {
+    /// Adds a record whose data was seen at `seen`. Returns a batch that is ready: the current
+    /// one when the record does not fit in it (the record then starts the next), or the one the
+    /// record filled.
+    pub fn push(&mut self, record: Record, seen: Instant) -> Option<Batch> {
         let size = record.data.len() + self.overhead;
         let mut ready = None;
         if let Some(b) = &self.current {
@@ -87,7 +88,7 @@ impl BatchBuilder {
             }
         }
         let batch = self.current.get_or_insert_with(|| {
-            let b = Batch::new(self.next_seq, now);
+            let b = Batch::new(self.next_seq, seen);
             self.next_seq += 1;
             b
         });
@@ -115,7 +116,7 @@ impl BatchBuilder {
 /// Every batch is registered with `acks` before it is queued, so acknowledgements always find it.
 pub async fn run_batcher(
     mut builder: BatchBuilder,
-    mut records: mpsc::Receiver<Vec<Record>>,
+    mut records: mpsc::Receiver<Chunk>,
     batches: QueueSender,
     acks: AckTracker,
 ) {
@@ -124,10 +125,9 @@ pub async fn run_batcher(
         let ready = tokio::select! {
             chunk = records.recv() => match chunk {
                 Some(chunk) => {
-                    let now = Instant::now();
                     let mut ready = Vec::new();
-                    for record in chunk {
-                        ready.extend(builder.push(record, now));
+                    for record in chunk.records {
+                        ready.extend(builder.push(record, chunk.seen));
                     }
                     ready
                 }
@@ -203,13 +203,29 @@ mod tests {
         let (btx, mut brx) = crate::sink::queue::publish_queue(4, 1 << 20);
         let builder = BatchBuilder::new(500, 1 << 20, 0, Duration::from_millis(1000));
         let task = tokio::spawn(run_batcher(builder, rrx, btx, acks));
+        let chunk = |records| Chunk {
+            records,
+            seen: Instant::now(),
+        };
         let t0 = Instant::now();
-        rtx.send(vec![rec(0, 5, 5)]).await.expect("send");
+        rtx.send(chunk(vec![rec(0, 5, 5)])).await.expect("send");
         let batch = brx.recv().await.expect("batch");
         assert_eq!(batch.records.len(), 1);
         assert_eq!(Instant::now() - t0, Duration::from_millis(1000));
+        // The age counts from when the tailer saw the data, not from when it arrived here.
+        let seen = Instant::now();
+        tokio::time::advance(Duration::from_millis(400)).await;
+        rtx.send(Chunk {
+            records: vec![rec(0, 5, 10)],
+            seen,
+        })
+        .await
+        .expect("send");
+        let batch = brx.recv().await.expect("batch");
+        assert_eq!(batch.records.len(), 1);
+        assert_eq!(Instant::now() - seen, Duration::from_millis(1000));
         // Hanging up flushes what is left and ends the task.
-        rtx.send(vec![rec(0, 5, 10)]).await.expect("send");
+        rtx.send(chunk(vec![rec(0, 5, 15)])).await.expect("send");
         drop(rtx);
         assert_eq!(brx.recv().await.expect("last").records.len(), 1);
         assert!(brx.recv().await.is_none());

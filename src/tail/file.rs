@@ -6,6 +6,7 @@
 
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
@@ -22,6 +23,13 @@ pub const READ_BLOCK: usize = 64 * 1024;
 /// The smallest read: what a read finds past the last known size (often nothing).
 const MIN_READ_BLOCK: usize = 4 * 1024;
 
+/// Bytes just before the read position that each read reads again and compares with what was
+/// there: a file truncated and written past the old size between two reads does not show in
+/// its size (the Java agent's known gap), but almost surely in these bytes (the end of the
+/// last line read, with its time stamp or counter). One read call does both, so a read of a
+/// growing file is one system call.
+const CHECK_BYTES: usize = 128;
+
 /// How far back from the end `END_OF_FILE` looks for the last line boundary (the largest record).
 const END_OF_FILE_LOOKBACK: u64 = 1024 * 1024;
 
@@ -29,7 +37,7 @@ const END_OF_FILE_LOOKBACK: u64 = 1024 * 1024;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReadOutcome {
     pub bytes: u64,
-    /// Nothing more to read right now.
+    /// Nothing more to read right now (a read came back short).
     pub at_eof: bool,
     /// The file was shorter than what had been read: it was truncated and will be read again
     /// from 0. Nothing was read in this call.
@@ -51,9 +59,10 @@ pub struct TailedFile {
     pub id: FileId,
     /// The name it was last seen under.
     pub path: PathBuf,
-    /// Last known size.
+    /// Last known size: from the last look ([`TailedFile::refresh_info`]) or the end the last
+    /// read found, whichever is later.
     pub size: u64,
-    /// Last known modification time, ms since the epoch.
+    /// Last known modification time, ms since the epoch (from the last look).
     pub mtime_ms: i64,
     /// Content check of the first bytes; grows with the file up to its full length.
     pub fingerprint: String,
@@ -73,7 +82,12 @@ pub struct TailedFile {
     pub unobserved: bool,
     file: File,
     splitter: LineSplitter,
+    /// Read but not yet split into records (a partial line).
     buf: BytesMut,
+    /// The file's bytes just before the read position (`offset + buf.len()`), the last
+    /// `check_len` of them: what the next read expects to find there again.
+    check: [u8; CHECK_BYTES],
+    check_len: usize,
 }
 
 impl TailedFile {
@@ -93,7 +107,9 @@ impl TailedFile {
             StartAt::Offset(o) => o.min(size),
             StartAt::EndOfFile => last_line_boundary(&mut file, size)?,
         };
-        file.seek(SeekFrom::Start(offset))?;
+        let check_len = (offset as usize).min(CHECK_BYTES);
+        let mut check = [0; CHECK_BYTES];
+        file.read_exact_at(&mut check[..check_len], offset - check_len as u64)?;
         Ok(TailedFile {
             file_ref,
             id: FileId::of(&meta),
@@ -110,6 +126,8 @@ impl TailedFile {
             file,
             splitter: LineSplitter::new(max_record, terminator, offset),
             buf: BytesMut::new(),
+            check,
+            check_len,
         })
     }
 
@@ -154,69 +172,165 @@ impl TailedFile {
         self.size.saturating_sub(self.offset())
     }
 
-    /// Reads at most `budget` bytes and splits them; complete records go to `out`.
-    pub fn read(&mut self, budget: usize, out: &mut Vec<Piece>) -> io::Result<ReadOutcome> {
-        let mut outcome = ReadOutcome::default();
-        let meta: Metadata = self.file.metadata()?;
+    /// Looks at the file again (size and modification time, for its checkpoint row and status).
+    pub fn refresh_info(&mut self) -> io::Result<()> {
+        let meta = self.file.metadata()?;
         self.size = meta.len();
         self.mtime_ms = mtime_ms(&meta);
-        let read_pos = self.offset() + self.buf.len() as u64;
-        let grew = self.size > read_pos;
-        // Truncated and written again past where we were between two looks: the size alone
-        // does not show it (the Java agent's known gap), the first bytes do.
-        let replaced = grew
-            && !self.head.is_empty()
-            && !fingerprint::still_starts_with(&self.file, &self.head)?;
-        if self.size < read_pos || replaced {
-            // Truncated in place (copytruncate or `> file`): what it holds now is new data.
-            // A partial line held from before is dropped: its start is in the old content.
-            outcome.truncated = Some(Truncation {
-                records_end: self.offset(),
-                head: std::mem::take(&mut self.head),
-            });
-            self.file.seek(SeekFrom::Start(0))?;
-            self.buf.clear();
-            self.splitter = self.splitter.restarted_at(0);
-            self.refresh_head()?;
-            return Ok(outcome);
+        Ok(())
+    }
+
+    /// Reads at most `budget` bytes and splits them; complete records go to `out`. Reads until
+    /// a read comes back short (the end of the file as it is now) or the budget is spent; the
+    /// first read also checks the bytes before the read position ([`CHECK_BYTES`]).
+    pub fn read(&mut self, budget: usize, out: &mut Vec<Piece>) -> io::Result<ReadOutcome> {
+        let mut outcome = ReadOutcome::default();
+        let mut pos = self.offset() + self.buf.len() as u64;
+        let mut checked = false;
+        let mut filled = false;
+        while (outcome.bytes as usize) < budget {
+            // About what the file held at the last look, so a small append neither zero-fills
+            // nor pins a whole READ_BLOCK per record until it is acknowledged; whole blocks
+            // once a read has come back full (the file grew past that look).
+            let pending = self.size.saturating_sub(pos) as usize;
+            let hint = if filled {
+                READ_BLOCK
+            } else {
+                pending.max(MIN_READ_BLOCK)
+            };
+            let want = READ_BLOCK.min(budget - outcome.bytes as usize).min(hint);
+            let got = if checked {
+                self.read_at(pos, want)?
+            } else {
+                checked = true;
+                match self.read_checked(pos, want)? {
+                    Some(got) => got,
+                    None => return self.restart(outcome),
+                }
+            };
+            outcome.bytes += got as u64;
+            pos += got as u64;
+            self.size = self.size.max(pos);
+            if got > 0 {
+                if got < want && self.buf.len() * 2 < self.buf.capacity() {
+                    // A small read (a few appended lines) into a larger block: its records
+                    // get a block of their own size, and the large one is reused at once by
+                    // the next read, instead of each pinning a few KiB until acknowledged.
+                    self.buf = BytesMut::from(&self.buf[..]);
+                }
+                self.remember_check(got);
+                self.splitter.split(&mut self.buf, out);
+            }
+            if got < want {
+                outcome.at_eof = true;
+                break;
+            }
+            filled = true;
+        }
+        if self.buf.is_empty() {
+            // Let go of the block: its records keep what they need of it, and an idle file
+            // does not hold a block (1,000 files held 8 MiB of them).
+            self.buf = BytesMut::new();
         }
         if self.head.len() < FINGERPRINT_BYTES && (self.head.len() as u64) < self.size {
             self.refresh_head()?;
         }
-        while (outcome.bytes as usize) < budget {
-            // As much as the file holds past the read position, so a small append neither
-            // zero-fills nor pins a whole READ_BLOCK per record until it is acknowledged.
-            let pending = self.size.saturating_sub(read_pos + outcome.bytes) as usize;
-            if pending == 0 && !self.gone {
-                // Up to the size just looked at: what is written after the look comes with its
-                // own event (or the next full pass). A file let go of is read until a read
-                // finds nothing, so nothing written after the look is left behind.
-                outcome.at_eof = true;
-                break;
-            }
-            let want = READ_BLOCK
-                .min(budget - outcome.bytes as usize)
-                .min(pending.max(MIN_READ_BLOCK));
-            let start = self.buf.len();
-            self.buf.resize(start + want, 0);
-            let got = match self.file.read(&mut self.buf[start..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-                Err(e) => {
-                    self.buf.truncate(start);
-                    return Err(e);
-                }
-            };
-            self.buf.truncate(start + got);
-            outcome.bytes += got as u64;
-            if got == 0 {
-                outcome.at_eof = true;
-                break;
-            }
-            self.splitter.split(&mut self.buf, out);
-        }
         Ok(outcome)
     }
+
+    /// Reads up to `want` bytes at `pos` onto the end of `buf`; returns how many came.
+    fn read_at(&mut self, pos: u64, want: usize) -> io::Result<usize> {
+        let start = self.buf.len();
+        self.buf.resize(start + want, 0);
+        let got = read_full_at(&self.file, &mut self.buf[start..], pos);
+        self.buf.truncate(start + got.as_ref().map_or(0, |n| *n));
+        got
+    }
+
+    /// Like [`Self::read_at`], reading the [`CHECK_BYTES`] before `pos` again in the same call.
+    /// None when they are not there any more (the file is shorter than `pos`, or holds other
+    /// bytes there: truncated, perhaps written again past `pos`).
+    fn read_checked(&mut self, pos: u64, want: usize) -> io::Result<Option<usize>> {
+        let back = self.check_len;
+        let held = self.buf.len();
+        // The check bytes are read into `buf` just before the new data: over the end of a
+        // partial line held (the same bytes, if the file is unchanged), or after it, to be cut
+        // out again.
+        let at = held.saturating_sub(back);
+        let reuses = held >= back;
+        let room = if reuses { held } else { held + back };
+        let mut expected = [0; CHECK_BYTES];
+        expected[..back].copy_from_slice(&self.check[..back]);
+        self.buf.resize(room + want, 0);
+        let check_from = if reuses { at } else { held };
+        let got = match read_full_at(&self.file, &mut self.buf[check_from..], pos - back as u64) {
+            Ok(n) => n,
+            Err(e) => {
+                self.buf.truncate(held);
+                return Err(e);
+            }
+        };
+        if got < back || self.buf[check_from..check_from + back] != expected[..back] {
+            self.buf.truncate(held);
+            return Ok(None);
+        }
+        let new = got - back;
+        if reuses {
+            self.buf.truncate(held + new);
+        } else if held == 0 {
+            self.buf.truncate(back + new);
+            bytes::Buf::advance(&mut self.buf, back);
+        } else {
+            self.buf.copy_within(held + back..held + back + new, held);
+            self.buf.truncate(held + new);
+        }
+        Ok(Some(new))
+    }
+
+    /// Moves the check bytes past the `got` bytes just read (the end of `buf`): the last
+    /// [`CHECK_BYTES`] of the old check bytes followed by the new ones.
+    fn remember_check(&mut self, got: usize) {
+        let new = &self.buf[self.buf.len() - got..];
+        if got >= CHECK_BYTES {
+            self.check.copy_from_slice(&new[got - CHECK_BYTES..]);
+            self.check_len = CHECK_BYTES;
+        } else {
+            let keep = self.check_len.min(CHECK_BYTES - got);
+            self.check
+                .copy_within(self.check_len - keep..self.check_len, 0);
+            self.check[keep..keep + got].copy_from_slice(new);
+            self.check_len = keep + got;
+        }
+    }
+
+    /// The file was truncated: what it holds now is new data, read from 0 by the next call.
+    /// A partial line held from before is dropped: its start is in the old content.
+    fn restart(&mut self, mut outcome: ReadOutcome) -> io::Result<ReadOutcome> {
+        outcome.truncated = Some(Truncation {
+            records_end: self.offset(),
+            head: std::mem::take(&mut self.head),
+        });
+        self.buf.clear();
+        self.check_len = 0;
+        self.splitter = self.splitter.restarted_at(0);
+        self.refresh_info()?;
+        self.refresh_head()?;
+        Ok(outcome)
+    }
+}
+
+/// Reads into `buf` at `pos` until it is full or the file ends; returns the bytes read.
+fn read_full_at(file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], pos + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 /// Where a newly tracked file starts.
@@ -337,5 +451,85 @@ mod tests {
         f.read(usize::MAX, &mut out).expect("read");
         assert_eq!(&out[0].data[..], b"new\n");
         assert_eq!(out[0].end_offset, 4);
+    }
+
+    fn append(path: &Path, data: &[u8]) {
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .expect("open");
+        w.write_all(data).expect("write");
+    }
+
+    /// Truncated and written again past the old size, with the reader holding a partial line of
+    /// each length around the check window: the first read after it always sees it.
+    #[test]
+    fn regrowth_is_seen_whatever_partial_line_is_held() {
+        for partial in [0, 1, 50, CHECK_BYTES - 1, CHECK_BYTES, CHECK_BYTES + 70] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("a.log");
+            let old: String = (0..40).map(|i| format!("old line {i:04}\n")).collect();
+            let old = format!("{old}{}", "p".repeat(partial));
+            std::fs::write(&path, &old).expect("write");
+            let mut f =
+                TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 1000, b"\n").expect("open");
+            assert_eq!(read_all(&mut f).len(), 40, "partial {partial}");
+            // Unchanged, then appended: read on, the held partial line completed.
+            append(&path, b"q\n");
+            let got = read_all(&mut f);
+            assert_eq!(got.len(), 1, "partial {partial}");
+            assert_eq!(got[0].0, format!("{}q\n", "p".repeat(partial)));
+            let end = got[0].1;
+            append(&path, "r".repeat(partial).as_bytes());
+            assert!(read_all(&mut f).is_empty());
+            let new: String = (0..60).map(|i| format!("new line {i:04}\n")).collect();
+            std::fs::write(&path, &new).expect("replace");
+            let mut out = Vec::new();
+            let outcome = f.read(usize::MAX, &mut out).expect("read");
+            assert_eq!(
+                outcome.truncated.map(|t| t.records_end),
+                Some(end),
+                "partial {partial}"
+            );
+            assert!(out.is_empty());
+            let again = read_all(&mut f);
+            assert_eq!(again.len(), 60, "partial {partial}");
+            assert_eq!(again[0].0, "new line 0000\n");
+        }
+    }
+
+    #[test]
+    fn a_file_opened_past_its_start_checks_the_bytes_before_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, "2026-01-01 one\n2026-01-01 two\n").expect("write");
+        let mut f =
+            TailedFile::open(&path, FileRef(0), StartAt::Offset(15), 100, b"\n").expect("open");
+        std::fs::write(&path, "2026-01-02 other content, longer\n").expect("replace");
+        let mut out = Vec::new();
+        let outcome = f.read(usize::MAX, &mut out).expect("read");
+        assert_eq!(outcome.truncated.map(|t| t.records_end), Some(15));
+        assert!(out.is_empty());
+    }
+
+    /// A file that grew far past the last look is read to its end in one call, in whole
+    /// blocks, with every line in order.
+    #[test]
+    fn growth_past_the_last_look_is_read_in_full() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, "first\n").expect("write");
+        let mut f =
+            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 100, b"\n").expect("open");
+        assert_eq!(read_all(&mut f).len(), 1);
+        let lines: String = (0..50_000).map(|i| format!("line {i:06}\n")).collect();
+        append(&path, lines.as_bytes());
+        let mut out = Vec::new();
+        let outcome = f.read(usize::MAX, &mut out).expect("read");
+        assert!(outcome.at_eof);
+        assert_eq!(outcome.bytes, lines.len() as u64);
+        assert_eq!(out.len(), 50_000);
+        assert_eq!(&out[49_999].data[..], b"line 049999\n");
+        assert_eq!(f.size, 6 + lines.len() as u64);
     }
 }

@@ -30,7 +30,7 @@ use crate::discovery::watch::{Changes, DirWatcher};
 use crate::discovery::PathMatcher;
 use crate::metrics::Events;
 use crate::process::{FlowRecords, DEFAULT_MULTI_LINE_FLUSH_INTERVAL};
-use crate::record::{FileRef, Record};
+use crate::record::{Chunk, FileRef, Record};
 use file::{StartAt, TailedFile, Truncation};
 use fingerprint::{compare_heads, Likeness};
 use identity::FileId;
@@ -48,10 +48,9 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// event named it; between full passes only the files the events name are read.
 const IDLE_POLL_WITH_WATCH: Duration = Duration::from_secs(1);
 
-/// Passes started by events are at least this far apart: a burst of writes to many files is
-/// read in a few passes instead of one wake-up per write. A write after a quiet spell is read
-/// at once; under a steady stream of writes a line waits at most this long before it is read
-/// (the Java agent looks every `minTimeBetweenFilePollsMillis`, 100 ms by default).
+/// Passes started by events are at least this far apart (the shortest gap): a burst of writes
+/// to many files is read in a few passes instead of one wake-up per write. A write after a
+/// quiet spell is read at once.
 const MIN_EVENT_PASS_INTERVAL: Duration = Duration::from_millis(25);
 
 /// How often the same problem with the same path is logged again.
@@ -112,7 +111,7 @@ pub struct Tailer {
     complaints: HashMap<PathBuf, Instant>,
     counters: Arc<dyn Events>,
     acks: AckTracker,
-    out: mpsc::Sender<Vec<Record>>,
+    out: mpsc::Sender<Chunk>,
     /// Header skipping, multi-line grouping and converters.
     records: Arc<FlowRecords>,
     last_processing_warning: Option<Instant>,
@@ -124,7 +123,7 @@ impl Tailer {
         matcher: PathMatcher,
         counters: Arc<dyn Events>,
         acks: AckTracker,
-        out: mpsc::Sender<Vec<Record>>,
+        out: mpsc::Sender<Chunk>,
         stored: Vec<Stored>,
         records: Arc<FlowRecords>,
     ) -> Tailer {
@@ -157,8 +156,20 @@ impl Tailer {
         self.flow.max_record_data_bytes()
     }
 
+    /// How far apart passes started by events are, at least. Under a steady stream of writes a
+    /// file is read at most this often, so each read takes several lines: half of
+    /// `maxBufferAgeMillis` (its minimum, 1 s, gives 500 ms), at most the full-pass interval.
+    /// The records keep the time their write was seen, and the batch age counts from there, so
+    /// the wait costs no latency against `maxBufferAgeMillis`. (The Java agent reads every
+    /// `minTimeBetweenFilePollsMillis`, 100 ms, and counts the age from the read.)
+    fn event_pass_interval(&self) -> Duration {
+        (self.flow.max_buffer_age / 2).clamp(MIN_EVENT_PASS_INTERVAL, IDLE_POLL_WITH_WATCH)
+    }
+
     /// Runs until `shutdown`, then returns; dropping `out` tells the batcher no more records come.
     pub async fn run(mut self, shutdown: CancellationToken) {
+        // When the last wait ended: what the next pass reads was seen then (or earlier).
+        let mut woke = None;
         loop {
             if shutdown.is_cancelled() {
                 break;
@@ -186,8 +197,9 @@ impl Tailer {
                 self.last_full_pass = Some(now);
             }
             let only = (!full).then_some(&written);
+            let seen = woke.take().unwrap_or(now);
             let more = tokio::select! {
-                more = self.read_pass(only) => more,
+                more = self.read_pass(only, seen) => more,
                 _ = shutdown.cancelled() => break,
             };
             if full {
@@ -213,8 +225,9 @@ impl Tailer {
                 }
                 _ = tokio::time::sleep(idle) => {}
             }
+            woke = Some(Instant::now());
             // Events that come during this wait are gathered for the same pass.
-            let next = now + MIN_EVENT_PASS_INTERVAL;
+            let next = now + self.event_pass_interval();
             if Instant::now() < next {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -492,8 +505,9 @@ impl Tailer {
 
     /// One turn over the tracked files: all of them, or `only` the files named there plus those
     /// that may have more to give (a read stopped by its budget, a file let go of, an open
-    /// multi-line record waiting for quiet). Returns whether a file has more to read now.
-    async fn read_pass(&mut self, only: Option<&HashSet<OsString>>) -> bool {
+    /// multi-line record waiting for quiet). What it reads was `seen` then. Returns whether a
+    /// file has more to read now.
+    async fn read_pass(&mut self, only: Option<&HashSet<OsString>>, seen: Instant) -> bool {
         let acks = &self.acks;
         self.closed
             .retain(|(f, end)| !acks.forget_when_acknowledged(*f, *end));
@@ -556,6 +570,9 @@ impl Tailer {
             f.unobserved |= outcome.bytes > 0;
             if f.unobserved && (only.is_none() || done) {
                 f.unobserved = false;
+                if let Err(e) = f.refresh_info() {
+                    debug!("{}: cannot stat {}: {e}", self.name, f.path.display());
+                }
                 self.acks.observe(file_ref, f.info());
             }
             let now = Instant::now();
@@ -609,7 +626,8 @@ impl Tailer {
                 }
                 if chunk_bytes >= CHUNK_BYTES {
                     chunk_bytes = 0;
-                    if self.out.send(std::mem::take(&mut chunk)).await.is_err() {
+                    let records = std::mem::take(&mut chunk);
+                    if self.out.send(Chunk { records, seen }).await.is_err() {
                         return false; // the pipeline is shutting down
                     }
                 }
@@ -621,7 +639,16 @@ impl Tailer {
                 i += 1;
             }
         }
-        if !chunk.is_empty() && self.out.send(chunk).await.is_err() {
+        if !chunk.is_empty()
+            && self
+                .out
+                .send(Chunk {
+                    records: chunk,
+                    seen,
+                })
+                .await
+                .is_err()
+        {
             return false;
         }
         for (old, t) in truncated {
