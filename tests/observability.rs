@@ -53,7 +53,7 @@ fn status_shows_each_flow_its_files_lag_and_last_error_and_exits_3_when_stopped(
         .len()
         >= 100));
     agent.wait_for_log("ResourceNotFoundException", WAIT);
-    // The snapshot is rewritten every 2 s: wait until it shows everything acknowledged.
+    // The snapshot is rewritten every 5 s: wait until it shows everything acknowledged.
     let mut text = String::new();
     assert!(
         eventually(WAIT, || {

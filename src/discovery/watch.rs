@@ -16,7 +16,7 @@
 //! CPU in the same test). The agent ships for Linux only.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -65,15 +65,25 @@ enum Queue {
 /// A live watch; dropping it removes it.
 pub struct DirWatcher {
     queue: Queue,
+    tree: Tree,
+    /// A subdirectory could not be watched (e.g. `fs.inotify.max_user_watches`); said once.
+    warned_limit: bool,
+    buf: Vec<u8>,
+}
+
+/// The watched directories, and what an event in one of them means.
+struct Tree {
     root: WatchDescriptor,
     /// The directory each watch is on.
     dirs: HashMap<WatchDescriptor, PathBuf>,
     recursive: bool,
     /// The base directory was removed or moved: this watch sees nothing more; start a new one.
     dead: bool,
-    /// A subdirectory could not be watched (e.g. `fs.inotify.max_user_watches`); said once.
-    warned_limit: bool,
-    buf: Vec<u8>,
+    /// The path an event names, built here to look it up without allocating (a busy file is
+    /// named by many events between two looks).
+    scratch: PathBuf,
+    /// Directories created under a recursive watch, to watch next.
+    new_dirs: Vec<PathBuf>,
 }
 
 impl DirWatcher {
@@ -83,10 +93,14 @@ impl DirWatcher {
         let root = inotify.watches().add(dir, MASK | WatchMask::ONLYDIR)?;
         let mut watcher = DirWatcher {
             queue: Queue::Quiet(inotify),
-            root: root.clone(),
-            dirs: HashMap::from([(root, dir.to_path_buf())]),
-            recursive,
-            dead: false,
+            tree: Tree {
+                root: root.clone(),
+                dirs: HashMap::from([(root, dir.to_path_buf())]),
+                recursive,
+                dead: false,
+                scratch: PathBuf::new(),
+                new_dirs: Vec::new(),
+            },
             warned_limit: false,
             buf: vec![0; EVENT_BUFFER],
         };
@@ -98,35 +112,22 @@ impl DirWatcher {
 
     /// False once the watched directory itself is gone.
     pub fn is_alive(&self) -> bool {
-        !self.dead
+        !self.tree.dead
     }
 
     /// Waits until events are queued, then takes them into `changes`. Cancel-safe: dropped
     /// while waiting, the queue stays registered until the next [`DirWatcher::take`].
     pub async fn wait(&mut self, changes: &mut Changes) -> io::Result<()> {
-        self.register()?;
         loop {
-            let Queue::Waiting(fd) = &mut self.queue else {
+            self.register()?;
+            let Queue::Waiting(fd) = &self.queue else {
                 return Err(io::Error::other("the inotify queue was lost"));
             };
-            let mut guard = fd.readable_mut().await?;
-            // Readiness can be stale (the queue was emptied meanwhile): the empty read gives
-            // `WouldBlock`, which clears it, and the loop waits again.
-            let buf = &mut self.buf;
-            let read = guard.try_io(|fd| {
-                fd.get_mut()
-                    .read_events(buf)
-                    .map(|events| events.map(owned).collect::<Vec<_>>())
-            });
-            drop(guard);
-            match read {
-                Ok(Ok(events)) => {
-                    self.apply(events, changes);
-                    self.take(changes);
-                    return Ok(());
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => continue,
+            // The readiness is not cleared here: `take` reads the queue empty and takes it out
+            // of the epoll set, readiness and all; the next wait registers it anew.
+            drop(fd.readable().await?);
+            if self.take(changes) > 0 || self.tree.dead {
+                return Ok(());
             }
         }
     }
@@ -151,70 +152,33 @@ impl DirWatcher {
     }
 
     /// Takes whatever events are queued now into `changes`, without waiting; events queued
-    /// from now on wake nothing until the next [`DirWatcher::wait`].
-    pub fn take(&mut self, changes: &mut Changes) {
+    /// from now on wake nothing until the next [`DirWatcher::wait`]. Returns how many events
+    /// there were.
+    pub fn take(&mut self, changes: &mut Changes) -> usize {
+        let mut count = 0;
         loop {
             let Some(inotify) = quiet(&mut self.queue) else {
-                self.dead = true;
+                self.tree.dead = true;
                 changes.rescan = true;
-                return;
+                return count;
             };
-            let read = inotify
-                .read_events(&mut self.buf)
-                .map(|events| events.map(owned).collect::<Vec<_>>());
-            match read {
-                Ok(events) => self.apply(events, changes),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            match inotify.read_events(&mut self.buf) {
+                Ok(events) => {
+                    for event in events {
+                        count += 1;
+                        self.tree.note(event, changes);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return count,
                 Err(_) => {
                     changes.rescan = true;
-                    return;
+                    return count;
                 }
             }
-        }
-    }
-
-    /// Applies events read from the queue.
-    fn apply(&mut self, events: Vec<Event>, changes: &mut Changes) {
-        let mut new_dirs = Vec::new();
-        for (wd, mask, name) in events {
-            if mask.contains(EventMask::Q_OVERFLOW) {
-                changes.rescan = true;
-                continue;
+            for dir in std::mem::take(&mut self.tree.new_dirs) {
+                self.add(&dir);
+                self.add_below(&dir);
             }
-            let Some(dir) = self.dirs.get(&wd) else {
-                continue; // a watch removed meanwhile
-            };
-            let path = match name {
-                Some(name) => dir.join(name),
-                None => dir.clone(),
-            };
-            if mask.contains(EventMask::MODIFY) {
-                if changes.written.len() >= MAX_WRITTEN {
-                    changes.written.clear();
-                    changes.rescan = true;
-                } else {
-                    changes.written.insert(path.into_os_string());
-                }
-                continue;
-            }
-            changes.rescan = true;
-            if mask.intersects(EventMask::IGNORED | EventMask::DELETE_SELF | EventMask::MOVE_SELF) {
-                if wd == self.root {
-                    self.dead = true;
-                }
-                if mask.contains(EventMask::IGNORED) {
-                    self.dirs.remove(&wd);
-                }
-            } else if self.recursive
-                && mask.contains(EventMask::ISDIR)
-                && mask.intersects(EventMask::CREATE | EventMask::MOVED_TO)
-            {
-                new_dirs.push(path);
-            }
-        }
-        for dir in new_dirs {
-            self.add(&dir);
-            self.add_below(&dir);
         }
     }
 
@@ -226,7 +190,7 @@ impl DirWatcher {
         };
         match inotify.watches().add(dir, MASK | WatchMask::ONLYDIR) {
             Ok(wd) => {
-                self.dirs.insert(wd, dir.to_path_buf());
+                self.tree.dirs.insert(wd, dir.to_path_buf());
             }
             Err(e) if e.raw_os_error() == Some(28) && !self.warned_limit => {
                 // ENOSPC: out of inotify watches.
@@ -267,11 +231,51 @@ fn quiet(queue: &mut Queue) -> Option<&mut Inotify> {
     }
 }
 
-/// An event with its name copied out of the read buffer.
-type Event = (WatchDescriptor, EventMask, Option<OsString>);
-
-fn owned(event: inotify::Event<&std::ffi::OsStr>) -> Event {
-    (event.wd, event.mask, event.name.map(|n| n.to_os_string()))
+impl Tree {
+    /// What one event says.
+    fn note(&mut self, event: inotify::Event<&OsStr>, changes: &mut Changes) {
+        let mask = event.mask;
+        if mask.contains(EventMask::Q_OVERFLOW) {
+            changes.rescan = true;
+            return;
+        }
+        let Some(dir) = self.dirs.get(&event.wd) else {
+            return; // a watch removed meanwhile
+        };
+        self.scratch.clear();
+        self.scratch.push(dir);
+        if let Some(name) = event.name {
+            self.scratch.push(name);
+        }
+        if mask.contains(EventMask::MODIFY) {
+            if changes.written.contains(self.scratch.as_os_str()) {
+                return;
+            }
+            if changes.written.len() >= MAX_WRITTEN {
+                changes.written.clear();
+                changes.rescan = true;
+            } else {
+                changes
+                    .written
+                    .insert(self.scratch.clone().into_os_string());
+            }
+            return;
+        }
+        changes.rescan = true;
+        if mask.intersects(EventMask::IGNORED | EventMask::DELETE_SELF | EventMask::MOVE_SELF) {
+            if event.wd == self.root {
+                self.dead = true;
+            }
+            if mask.contains(EventMask::IGNORED) {
+                self.dirs.remove(&event.wd);
+            }
+        } else if self.recursive
+            && mask.contains(EventMask::ISDIR)
+            && mask.intersects(EventMask::CREATE | EventMask::MOVED_TO)
+        {
+            self.new_dirs.push(self.scratch.clone());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,8 +14,9 @@ use serde_json::{json, Value};
 use super::FlowCounters;
 use crate::checkpoint::AckTracker;
 
-/// How often the snapshot is rewritten.
-pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the snapshot is rewritten. With 1,000 busy files, a snapshot every 2 s was 6 % of
+/// the agent's CPU.
+pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(5);
 /// A snapshot older than this is from an agent that is no longer running.
 pub const STALE_AFTER: Duration = Duration::from_secs(15);
 /// File name, in the checkpoint database's directory.
@@ -103,7 +104,7 @@ pub fn write(path: &Path, snapshot: &Value) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(
         &tmp,
-        serde_json::to_vec_pretty(snapshot).unwrap_or_default(),
+        serde_json::to_vec(snapshot).unwrap_or_default(),
     )?;
     std::fs::rename(&tmp, path)
 }
