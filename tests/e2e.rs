@@ -163,6 +163,61 @@ fn every_live_file_under_a_pattern_ships_and_start_of_file_reads_existing_lines(
     assert_eq!(sorted(kinesis_data(emu, "multi-stream")), expected);
 }
 
+/// Files written all the time are read on a timer instead of following write events (one per
+/// `write`); a file created meanwhile is still found, and once the files go quiet the agent
+/// follows write events again, so a single later line still arrives.
+#[test]
+fn busy_files_are_read_on_a_timer_and_a_quiet_flow_follows_writes_again() {
+    let emu = Emulators::shared();
+    emu.create_stream("busy-stream", 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    let names: Vec<String> = (0..20).map(|i| format!("f{i:02}")).collect();
+    for name in &names {
+        append(&logs.join(format!("{name}.log")), &[]);
+    }
+    let config = format!(
+        r#"{{ {} "flows": [ {{ "filePattern": "{}/*.log", "kinesisStream": "busy-stream",
+             "initialPosition": "START_OF_FILE", "maxBufferAgeMillis": 1000 }} ] }}"#,
+        endpoints(emu),
+        logs.display()
+    );
+    let mut env = aws_test_env();
+    env.push(("AGENT_LOG_LEVEL".into(), "DEBUG".into()));
+    let mut agent = Agent::start(dir.path(), &config, &env);
+    agent.wait_for_log("Agent: Startup completed", WAIT);
+    let mut expected = Vec::new();
+    // Twenty writes a second to each file, one line per `write`, for three seconds.
+    for round in 0..60 {
+        for name in &names {
+            let line = lines(&format!("{name}-{round:02}"), 1);
+            append(&logs.join(format!("{name}.log")), &line);
+            expected.extend(line);
+        }
+        if round == 40 {
+            let late = lines("late", 5);
+            append(&logs.join("late.log"), &late);
+            expected.extend(late);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    agent.wait_for_log("instead of following write events", WAIT);
+    agent.wait_for_log("following write events again", WAIT);
+    let quiet = lines("after quiet", 1);
+    append(&logs.join("f07.log"), &quiet);
+    expected.extend(quiet);
+    let expected = sorted(expected);
+    assert!(
+        eventually(WAIT, || kinesis_data(emu, "busy-stream").len()
+            >= expected.len()),
+        "not everything arrived; log:\n{}",
+        agent.log_text()
+    );
+    assert!(agent.stop().success());
+    assert_eq!(sorted(kinesis_data(emu, "busy-stream")), expected);
+}
+
 #[test]
 fn end_of_file_skips_what_was_there_and_sends_what_comes_after() {
     let emu = Emulators::shared();

@@ -44,10 +44,13 @@ const FINGERPRINT_COLUMN: &str = "fingerprint";
 /// e.g. `2024-05-01 12:00:00.123`.
 const UPSERT: &str = "insert into FILE_CHECKPOINTS(flow, path, fileId, lastModifiedTime, size, \
      offset, fingerprint, lastUpdated) \
-     values(?1, ?2, ?3, ?4, ?5, ?6, ?7, strftime('%Y-%m-%d %H:%M:%f','now')) \
+     values(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
      on conflict(flow, path) do update set fileId=excluded.fileId, offset=excluded.offset, \
      lastModifiedTime=excluded.lastModifiedTime, size=excluded.size, \
      fingerprint=excluded.fingerprint, lastUpdated=excluded.lastUpdated";
+
+/// `lastUpdated` as the Java agent writes it: UTC `YYYY-MM-DD HH:MM:SS.SSS`.
+const NOW: &str = "select strftime('%Y-%m-%d %H:%M:%f','now')";
 
 /// A file keeps one row per flow: when it was renamed (rotation), the row under its old name goes.
 const DELETE_OLD_NAMES: &str =
@@ -284,6 +287,9 @@ fn save_rows(
     }
     let tx = conn.transaction()?;
     {
+        // One time stamp for the transaction (per row, SQLite's date formatting was a tenth of
+        // the save).
+        let now: String = tx.query_row(NOW, [], |row| row.get(0))?;
         let mut upsert = tx.prepare_cached(UPSERT)?;
         let mut delete_old_names = tx.prepare_cached(DELETE_OLD_NAMES)?;
         for ((row, offset), renamed) in rows.iter().zip(offsets).zip(renamed) {
@@ -296,6 +302,7 @@ fn save_rows(
                 row.size,
                 offset,
                 row.fingerprint,
+                now,
             ])?;
             if *renamed {
                 delete_old_names.execute(params![row.flow, row.file_id, path])?;

@@ -33,6 +33,9 @@ pub struct Changes {
     /// Paths written to: between its full passes the tailer reads only these. Kept as bytes:
     /// hashing a `Path` parses its components, hashing the bytes does not.
     pub written: HashSet<OsString>,
+    /// Write events counted (one per `write` call to a watched file), named paths or not; the
+    /// tailer resets it.
+    pub writes: usize,
 }
 
 /// More distinct written paths than this between two looks (a busy directory of files the
@@ -42,15 +45,16 @@ const MAX_WRITTEN: usize = 100_000;
 /// Bytes read from the event queue per `read` (an event is 16 bytes plus its name).
 const EVENT_BUFFER: usize = 64 * 1024;
 
-const MASK: WatchMask = WatchMask::MODIFY
-    .union(WatchMask::CREATE)
+/// Everything but writes: what asks for a rescan.
+const MASK: WatchMask = WatchMask::CREATE
     .union(WatchMask::DELETE)
     .union(WatchMask::MOVED_FROM)
     .union(WatchMask::MOVED_TO)
     .union(WatchMask::ATTRIB)
     .union(WatchMask::DELETE_SELF)
     .union(WatchMask::MOVE_SELF)
-    .union(WatchMask::EXCL_UNLINK);
+    .union(WatchMask::EXCL_UNLINK)
+    .union(WatchMask::ONLYDIR);
 
 /// The event queue, in the runtime's epoll set or not.
 enum Queue {
@@ -68,6 +72,8 @@ pub struct DirWatcher {
     tree: Tree,
     /// A subdirectory could not be watched (e.g. `fs.inotify.max_user_watches`); said once.
     warned_limit: bool,
+    /// Whether writes are watched (see [`DirWatcher::watch_writes`]).
+    writes: bool,
     buf: Vec<u8>,
 }
 
@@ -90,7 +96,7 @@ impl DirWatcher {
     /// Watches `dir` (and every directory below it when `recursive`). Needs a tokio runtime.
     pub fn start(dir: &Path, recursive: bool) -> io::Result<DirWatcher> {
         let inotify = Inotify::init()?;
-        let root = inotify.watches().add(dir, MASK | WatchMask::ONLYDIR)?;
+        let root = inotify.watches().add(dir, MASK | WatchMask::MODIFY)?;
         let mut watcher = DirWatcher {
             queue: Queue::Quiet(inotify),
             tree: Tree {
@@ -102,12 +108,27 @@ impl DirWatcher {
                 new_dirs: Vec::new(),
             },
             warned_limit: false,
+            writes: true,
             buf: vec![0; EVENT_BUFFER],
         };
         if recursive {
             watcher.add_below(dir);
         }
         Ok(watcher)
+    }
+
+    /// Watches writes to files (the default) or not. A tailer that reads every file anyway on
+    /// a timer (most of its files are busy) turns them off: one event per `write` call is most
+    /// of what a watch costs.
+    pub fn watch_writes(&mut self, on: bool) {
+        if self.writes == on {
+            return;
+        }
+        self.writes = on;
+        let dirs: Vec<PathBuf> = self.tree.dirs.values().cloned().collect();
+        for dir in dirs {
+            self.add(&dir); // the same watch, with the new mask
+        }
     }
 
     /// False once the watched directory itself is gone.
@@ -188,7 +209,12 @@ impl DirWatcher {
             Queue::Waiting(fd) => fd.get_ref(),
             Queue::Lost => return,
         };
-        match inotify.watches().add(dir, MASK | WatchMask::ONLYDIR) {
+        let mask = if self.writes {
+            MASK | WatchMask::MODIFY
+        } else {
+            MASK
+        };
+        match inotify.watches().add(dir, mask) {
             Ok(wd) => {
                 self.tree.dirs.insert(wd, dir.to_path_buf());
             }
@@ -248,6 +274,7 @@ impl Tree {
             self.scratch.push(name);
         }
         if mask.contains(EventMask::MODIFY) {
+            changes.writes += 1;
             if changes.written.contains(self.scratch.as_os_str()) {
                 return;
             }
@@ -317,6 +344,32 @@ mod tests {
         let mut none = Changes::default();
         w.take(&mut none);
         assert!(!none.rescan && none.written.is_empty(), "{none:?}");
+    }
+
+    #[tokio::test]
+    async fn without_write_events_creations_still_come() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, "one\n").expect("write");
+        let mut w = DirWatcher::start(dir.path(), false).expect("watch");
+        w.watch_writes(false);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        f.write_all(b"two\n").expect("append");
+        std::fs::write(dir.path().join("b.log"), "").expect("create");
+        let mut changes = next(&mut w).await;
+        w.take(&mut changes);
+        assert!(changes.rescan, "{changes:?}");
+        assert!(changes.written.is_empty(), "{changes:?}");
+        assert_eq!(changes.writes, 0);
+
+        w.watch_writes(true);
+        f.write_all(b"three\n").expect("append");
+        let changes = next(&mut w).await;
+        assert!(changes.written.contains(path.as_os_str()), "{changes:?}");
+        assert_eq!(changes.writes, 1);
     }
 
     #[tokio::test]

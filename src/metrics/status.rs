@@ -102,10 +102,7 @@ pub fn snapshot(flows: &[FlowStatus], started: SystemTime, running: bool) -> Val
 /// Writes the snapshot atomically.
 pub fn write(path: &Path, snapshot: &Value) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec(snapshot).unwrap_or_default(),
-    )?;
+    std::fs::write(&tmp, serde_json::to_vec(snapshot).unwrap_or_default())?;
     std::fs::rename(&tmp, path)
 }
 
