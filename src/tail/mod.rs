@@ -310,8 +310,9 @@ impl Tailer {
         let dir = self.matcher.base_dir();
         if let Ok(w) = DirWatcher::start(dir, self.matcher.is_recursive()) {
             self.watcher = Some(w);
-            self.busy = false; // a new watch follows writes
-                               // Anything created before the watch started is only seen by a scan.
+            // A new watch follows writes, and anything created before it started is only seen
+            // by a scan.
+            self.busy = false;
             self.changes.rescan = true;
         }
     }
