@@ -173,7 +173,7 @@ fn busy_files_are_read_on_a_timer_and_a_quiet_flow_follows_writes_again() {
     let dir = tempfile::tempdir().expect("tempdir");
     let logs = dir.path().join("logs");
     fs::create_dir(&logs).expect("mkdir");
-    let names: Vec<String> = (0..20).map(|i| format!("f{i:02}")).collect();
+    let names: Vec<String> = (0..50).map(|i| format!("f{i:02}")).collect();
     for name in &names {
         append(&logs.join(format!("{name}.log")), &[]);
     }
@@ -188,19 +188,19 @@ fn busy_files_are_read_on_a_timer_and_a_quiet_flow_follows_writes_again() {
     let mut agent = Agent::start(dir.path(), &config, &env);
     agent.wait_for_log("Agent: Startup completed", WAIT);
     let mut expected = Vec::new();
-    // Twenty writes a second to each file, one line per `write`, for three seconds.
-    for round in 0..60 {
+    // 50 writes a second to each file (2,500 in all), one line per `write`, for three seconds.
+    for round in 0..75 {
         for name in &names {
-            let line = lines(&format!("{name}-{round:02}"), 1);
+            let line = lines(&format!("{name}-{round:02}"), 2);
             append(&logs.join(format!("{name}.log")), &line);
             expected.extend(line);
         }
-        if round == 40 {
+        if round == 50 {
             let late = lines("late", 5);
             append(&logs.join("late.log"), &late);
             expected.extend(late);
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(40));
     }
     agent.wait_for_log("instead of following write events", WAIT);
     agent.wait_for_log("following write events again", WAIT);

@@ -53,6 +53,11 @@ const IDLE_POLL_WITH_WATCH: Duration = Duration::from_secs(1);
 /// quiet spell is read at once.
 const MIN_EVENT_PASS_INTERVAL: Duration = Duration::from_millis(25);
 
+/// Write events between two looks at every file (about a second) below which following them
+/// costs too little to be worth reading on a timer instead (1,000 events are well under 1 ms):
+/// a slowly written file keeps being read as soon as it is written.
+const BUSY_WRITES: usize = 1000;
+
 /// How often the same problem with the same path is logged again.
 const COMPLAINT_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -755,16 +760,18 @@ impl Tailer {
 /// which `with_data` had new data; `writes` is the number of write events since the previous
 /// such pass, counted only while following write events and once a second.
 ///
-/// A flow whose files are mostly written all the time (half of them had data, and there were
-/// two write events per file) stops following write events: they named every file anyway, one
-/// event per `write` call, and reading them was a fifth of the agent's CPU with 1,000 busy
-/// files. It follows them again once fewer than a quarter of its files have new data at a look,
-/// so a quiet flow costs nothing between writes.
+/// A flow whose files are mostly written all the time (half of them had data, there were two
+/// write events per file, and at least [`BUSY_WRITES`]) stops following write events: they
+/// named every file anyway, one event per `write` call, and reading them was a fifth of the
+/// agent's CPU with 1,000 busy files. It follows them again once fewer than a quarter of its
+/// files have new data at a look, so a quiet flow costs nothing between writes.
 fn busy_after(busy: bool, files: usize, with_data: usize, writes: Option<usize>) -> bool {
     if busy {
         files > 0 && with_data * 4 >= files
     } else {
-        writes.is_some_and(|w| files > 0 && with_data * 2 >= files && w >= 2 * files)
+        writes.is_some_and(|w| {
+            files > 0 && with_data * 2 >= files && w >= (2 * files).max(BUSY_WRITES)
+        })
     }
 }
 
@@ -808,8 +815,10 @@ mod tests {
         );
         assert!(!busy_after(false, 1000, 1000, None), "only once a second");
         assert!(!busy_after(false, 0, 0, Some(0)));
-        // One busy file is a flow of its own.
+        // One busy file is a flow of its own, but a few writes a second are not busy.
         assert!(busy_after(false, 1, 1, Some(2_000)));
+        assert!(!busy_after(false, 1, 1, Some(999)));
+        assert!(!busy_after(false, 20, 20, Some(400)));
         // Reading every file on a timer.
         assert!(busy_after(true, 1000, 250, None));
         assert!(!busy_after(true, 1000, 249, None));
