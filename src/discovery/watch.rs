@@ -56,6 +56,15 @@ const MASK: WatchMask = WatchMask::CREATE
     .union(WatchMask::EXCL_UNLINK)
     .union(WatchMask::ONLYDIR);
 
+/// What a directory is watched for, with or without writes to its files.
+fn mask(writes: bool) -> WatchMask {
+    if writes {
+        MASK | WatchMask::MODIFY
+    } else {
+        MASK
+    }
+}
+
 /// The event queue, in the runtime's epoll set or not.
 enum Queue {
     /// Read when the tailer asks ([`DirWatcher::take`]); events do not wake anything.
@@ -96,7 +105,7 @@ impl DirWatcher {
     /// Watches `dir` (and every directory below it when `recursive`). Needs a tokio runtime.
     pub fn start(dir: &Path, recursive: bool) -> io::Result<DirWatcher> {
         let inotify = Inotify::init()?;
-        let root = inotify.watches().add(dir, MASK | WatchMask::MODIFY)?;
+        let root = inotify.watches().add(dir, mask(true))?;
         let mut watcher = DirWatcher {
             queue: Queue::Quiet(inotify),
             tree: Tree {
@@ -209,12 +218,7 @@ impl DirWatcher {
             Queue::Waiting(fd) => fd.get_ref(),
             Queue::Lost => return,
         };
-        let mask = if self.writes {
-            MASK | WatchMask::MODIFY
-        } else {
-            MASK
-        };
-        match inotify.watches().add(dir, mask) {
+        match inotify.watches().add(dir, mask(self.writes)) {
             Ok(wd) => {
                 self.tree.dirs.insert(wd, dir.to_path_buf());
             }

@@ -320,7 +320,7 @@ impl TailedFile {
 }
 
 /// Reads into `buf` at `pos` until it is full or the file ends; returns the bytes read.
-fn read_full_at(file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+pub(super) fn read_full_at(file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match file.read_at(&mut buf[got..], pos + got as u64) {

@@ -2,11 +2,11 @@
 //! [`FINGERPRINT_BYTES`]. Stored with checkpoints so a reused inode is not mistaken for the
 //! file it used to be.
 
+use md5::{Digest, Md5};
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 
-use md5::{Digest, Md5};
+use super::file::read_full_at;
 
 /// Bytes covered. Log lines start with time stamps, so 1 KiB tells files apart; reading it is
 /// one small positioned read.
@@ -19,34 +19,10 @@ pub fn of(file: &File, len: u64) -> io::Result<String> {
 
 /// The first `min(len, FINGERPRINT_BYTES)` bytes of `file` (fewer if it is shorter).
 pub fn head(file: &File, len: u64) -> io::Result<Vec<u8>> {
-    let n = (len as usize).min(FINGERPRINT_BYTES);
-    let mut head = vec![0; n];
-    let mut got = 0;
-    while got < n {
-        let read = file.read_at(&mut head[got..], got as u64)?;
-        if read == 0 {
-            break;
-        }
-        got += read;
-    }
+    let mut head = vec![0; (len as usize).min(FINGERPRINT_BYTES)];
+    let got = read_full_at(file, &mut head, 0)?;
     head.truncate(got);
     Ok(head)
-}
-
-/// Whether `file` still starts with `head` (at most [`FINGERPRINT_BYTES`]); read into the
-/// stack, as this runs for every read of a growing file.
-pub fn still_starts_with(file: &File, head: &[u8]) -> io::Result<bool> {
-    let mut now = [0u8; FINGERPRINT_BYTES];
-    let want = head.len().min(FINGERPRINT_BYTES);
-    let mut got = 0;
-    while got < want {
-        let read = file.read_at(&mut now[got..want], got as u64)?;
-        if read == 0 {
-            break;
-        }
-        got += read;
-    }
-    Ok(now[..got] == head[..want])
 }
 
 /// How a new file's first bytes compare with another file's.
