@@ -26,6 +26,7 @@ use crate::metrics::progress::{self, Progress};
 use crate::metrics::status::{self, FlowStatus, SNAPSHOT_INTERVAL};
 use crate::metrics::FlowCounters;
 use crate::process::FlowRecords;
+use crate::sdnotify;
 use crate::sink::backoff::Backoff;
 use crate::sink::batcher::{run_batcher, BatchBuilder};
 use crate::sink::dry_run::DryRunPut;
@@ -278,19 +279,30 @@ async fn run_to(plan: AgentPlan, output: Output, stop: CancellationToken) {
         "Agent: Startup completed in {} ms.",
         started.elapsed().as_millis()
     );
+    // Same moment as the line above: configuration read, checkpoints open, every flow running.
+    sdnotify::tell(&format!(
+        "READY=1\nSTATUS={}",
+        progress::service_status(flows.len(), plan.flows.len(), &Progress::default())
+    ));
 
     let mut status =
         tokio::time::interval_at(Instant::now() + plan.status_period, plan.status_period);
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
-            _ = status.tick() => report(&flows, started, plan.log_emit_internal_metrics),
+            _ = status.tick() => {
+                let total = report(&flows, started, plan.log_emit_internal_metrics);
+                sdnotify::tell(&format!(
+                    "STATUS={}",
+                    progress::service_status(flows.len(), plan.flows.len(), &total)
+                ));
+            }
         }
     }
 
     let stopping = Instant::now();
     info!("Agent: Shutting down...");
-    let _ = crate::sdnotify::notify("STOPPING=1");
+    sdnotify::tell("STOPPING=1\nSTATUS=Shutting down: sending what was read, saving checkpoints");
     read_stop.cancel();
     if tokio::time::timeout(plan.shutdown_timeout, tasks.wait())
         .await
@@ -450,7 +462,8 @@ fn snapshot(c: &FlowCounters) -> Progress {
 }
 
 /// The Java agent's progress lines: each tailer, then the agent.
-fn report(flows: &[FlowHandle], started: Instant, agent_internal: bool) {
+/// Logs the progress lines of every flow and of the agent; returns the agent's totals.
+fn report(flows: &[FlowHandle], started: Instant, agent_internal: bool) -> Progress {
     let mut total = Progress::default();
     for flow in flows {
         let p = snapshot(&flow.counters);
@@ -472,6 +485,7 @@ fn report(flows: &[FlowHandle], started: Instant, agent_internal: bool) {
         progress::agent_progress(&total, started.elapsed().as_millis())
     );
     log_at(progress::behind("Agent: Tailing", &total, agent_internal));
+    total
 }
 
 fn log_at(line: Option<(tracing::Level, String)>) {

@@ -134,6 +134,29 @@ impl Write for RollingFile {
     }
 }
 
+/// A writer that never passes a terminal escape on: each ESC byte (0x1b, which starts every
+/// colour and cursor sequence) becomes the four characters `\x1b`. The agent's log file is read
+/// with `tail -f`, `less` and `grep`; whatever a line carries (a crate's coloured fields, a file
+/// name or an error message with escapes in it) reaches it as plain text.
+pub struct Plain<W>(pub W);
+
+impl<W: Write> Write for Plain<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        while let Some(at) = rest.iter().position(|&b| b == 0x1b) {
+            self.0.write_all(&rest[..at])?;
+            self.0.write_all(b"\\x1b")?;
+            rest = &rest[at + 1..];
+        }
+        self.0.write_all(rest)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
 const TIMESTAMP: &[FormatItem<'static>] = format_description!(
     "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3][offset_hour sign:mandatory][offset_minute]"
 );
@@ -202,25 +225,33 @@ const LINES_BUFFERED: usize = 1024;
 /// until exit: dropping it flushes the log.
 pub fn init(file: &Path, level: Level) -> WorkerGuard {
     match RollingFile::open(file) {
-        Ok(f) => install(f, level),
+        Ok(f) => install(Plain(f), false, level),
         Err(e) => {
             eprintln!(
                 "aws-kinesis-agent: cannot open log file {}: {e}; logging to standard error. Use -l PATH to choose another file.",
                 file.display()
             );
-            install(io::stderr(), level)
+            init_stderr(level)
         }
     }
 }
 
 /// Starts logging to standard error, in the same layout (`--dry-run` without `-l`: standard
-/// output holds the records, and the service's log file is left alone).
+/// output holds the records, and the service's log file is left alone). Colours (the fields of
+/// other crates' lines) only when standard error is a terminal; the journal and redirections
+/// get plain text.
 pub fn init_stderr(level: Level) -> WorkerGuard {
-    install(io::stderr(), level)
+    use std::io::IsTerminal;
+    if io::stderr().is_terminal() {
+        install(io::stderr(), true, level)
+    } else {
+        install(Plain(io::stderr()), false, level)
+    }
 }
 
-/// Installs the Java layout at `level`, written to `out` by the appender's own thread.
-fn install(out: impl io::Write + Send + 'static, level: Level) -> WorkerGuard {
+/// Installs the Java layout at `level`, written to `out` by the appender's own thread; `ansi`
+/// lets the field formatter colour field names.
+fn install(out: impl io::Write + Send + 'static, ansi: bool, level: Level) -> WorkerGuard {
     // Before `finish` starts the appender's thread: the local offset can only be read while the
     // process has one thread.
     let offset = local_offset();
@@ -228,10 +259,16 @@ fn install(out: impl io::Write + Send + 'static, level: Level) -> WorkerGuard {
         .buffered_lines_limit(LINES_BUFFERED)
         .lossy(false)
         .finish(out);
-    tracing_subscriber::fmt()
-        .event_format(JavaLayout { offset })
-        .with_env_filter(filter(level))
-        .with_writer(writer)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    tracing_subscriber::registry()
+        .with(filter(level))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .event_format(JavaLayout { offset })
+                .with_ansi(ansi)
+                .with_writer(writer),
+        )
         .init();
     guard
 }
@@ -263,6 +300,16 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(dir.path().join(&rolled[0])).expect("rolled"),
             "first\n"
+        );
+    }
+
+    #[test]
+    fn plain_writes_escape_bytes_as_text() {
+        let mut out = Plain(Vec::new());
+        out.write_all(b"\x1b[3merr\x1b[0m=1 ok\n").expect("write");
+        assert_eq!(
+            String::from_utf8(out.0).expect("utf8"),
+            "\\x1b[3merr\\x1b[0m=1 ok\n"
         );
     }
 

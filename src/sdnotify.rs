@@ -5,6 +5,23 @@
 
 use std::os::unix::net::UnixDatagram;
 
+/// Sends `state` (one or more `KEY=value` lines, e.g. `READY=1\nSTATUS=...`) to systemd, if the
+/// agent runs under it; a failure is logged (at most once per process: the socket does not
+/// come back), and the agent goes on. Without `READY=1` a `Type=notify` unit is stopped after
+/// `TimeoutStartSec`, so the log line says where to look.
+pub fn tell(state: &str) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let Err(e) = notify(state) {
+        if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            let socket = std::env::var_os("NOTIFY_SOCKET").unwrap_or_default();
+            tracing::warn!(
+                "Agent: cannot notify systemd on NOTIFY_SOCKET={} ({e}); a Type=notify unit will time out waiting for READY=1. Run the agent with the packaged unit, or unset NOTIFY_SOCKET when starting it by hand.",
+                socket.to_string_lossy()
+            );
+        }
+    }
+}
+
 /// Sends `state` (e.g. `READY=1`) to systemd, if the agent runs under it. Failures are returned
 /// for logging; they never stop the agent.
 pub fn notify(state: &str) -> std::io::Result<()> {

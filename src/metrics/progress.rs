@@ -37,6 +37,20 @@ pub fn agent_progress(p: &Progress, uptime_ms: u128) -> String {
     )
 }
 
+/// The one-line summary systemd shows as the unit's `Status:` (`STATUS=` in sd_notify): how
+/// many flows run, records sent, and how far behind the files are.
+pub fn service_status(running: usize, configured: usize, p: &Progress) -> String {
+    let flows = if running == configured {
+        format!("{running} flows running")
+    } else {
+        format!("{running} of {configured} flows running (see the agent log)")
+    };
+    format!(
+        "{flows}; {} records sent; {} bytes in {} files behind",
+        p.records_sent, p.bytes_behind, p.files_behind
+    )
+}
+
 /// The "behind" line for a tailer (`"<tailer>: Tailer"`) or the agent (`"Agent: Tailing"`), and
 /// the level it is logged at; None when the Java agent would not log it.
 pub fn behind(subject: &str, p: &Progress, emit_internal_metrics: bool) -> Option<(Level, String)> {
@@ -116,6 +130,24 @@ mod tests {
         assert_eq!(
             behind("Agent: Tailing", &at(0), true).map(|l| l.1),
             Some("Agent: Tailing is 0.000000 MB (0 bytes) behind.".to_string())
+        );
+    }
+
+    #[test]
+    fn service_status_names_flows_records_and_what_is_behind() {
+        let p = Progress {
+            records_sent: 1500,
+            bytes_behind: 42,
+            files_behind: 1,
+            ..Progress::default()
+        };
+        assert_eq!(
+            service_status(2, 2, &p),
+            "2 flows running; 1500 records sent; 42 bytes in 1 files behind"
+        );
+        assert_eq!(
+            service_status(1, 2, &Progress::default()),
+            "1 of 2 flows running (see the agent log); 0 records sent; 0 bytes in 0 files behind"
         );
     }
 }
