@@ -30,21 +30,67 @@ pub fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
         .collect()
 }
 
-/// `name (uid N)` of the user the agent runs as, for messages about permissions.
-pub fn current_user() -> String {
+/// The name (from `/etc/passwd`, when it has one) and uid of the user the agent runs as.
+fn current_user_parts() -> Option<(Option<String>, u32)> {
     // /proc/self is owned by the process's effective uid: no libc call (and no unsafe) needed.
-    let Ok(meta) = std::fs::metadata("/proc/self") else {
-        return "the agent's user".to_string();
-    };
-    let uid = meta.uid();
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let name = parse_passwd(&passwd)
         .into_iter()
         .find(|e| e.uid == uid)
         .map(|e| e.name);
-    match name {
-        Some(name) => format!("{name} (uid {uid})"),
-        None => format!("uid {uid}"),
+    Some((name, uid))
+}
+
+/// `name (uid N)` of the user the agent runs as, for messages about permissions.
+pub fn current_user() -> String {
+    match current_user_parts() {
+        Some((Some(name), uid)) => format!("{name} (uid {uid})"),
+        Some((None, uid)) => format!("uid {uid}"),
+        None => "the agent's user".to_string(),
+    }
+}
+
+/// The user as `setfacl -m u:<this>:...` takes it: the name, else the uid.
+pub fn current_user_for_acl() -> String {
+    match current_user_parts() {
+        Some((Some(name), _)) => name,
+        Some((None, uid)) => uid.to_string(),
+        None => "aws-kinesis-agent-user".to_string(),
+    }
+}
+
+/// The first directory on the way to `path` (from `/` down, `path` itself included when it is
+/// a directory) that this process may not enter, found by looking up `.` inside each one (a
+/// lookup needs search permission on the directory, a `stat` of it does not). None when every
+/// directory can be entered, or the denial is not a permission problem.
+pub fn first_unsearchable_dir(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    let mut dirs: Vec<&std::path::Path> = path.ancestors().collect();
+    dirs.reverse();
+    dirs.into_iter()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .find(|dir| {
+            std::fs::metadata(dir.join("."))
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+        })
+        .map(std::path::Path::to_path_buf)
+}
+
+/// What to tell an operator whose agent may not reach `path` (a directory to list or a file to
+/// read): which directory stops it, and the two fixes.
+pub fn permission_fix(path: &std::path::Path, need: &str) -> String {
+    let user = current_user_for_acl();
+    let drop_in = "or let the service read every log with the drop-in /usr/share/doc/aws-kinesis-agent/examples/override-read-all-logs.conf";
+    match first_unsearchable_dir(path) {
+        Some(dir) => format!(
+            "it cannot enter {dir}. Fix: `setfacl -m u:{user}:x {dir}` (and on any directory below it down to {path}, with {need} on {path} itself), {drop_in}",
+            dir = dir.display(),
+            path = path.display()
+        ),
+        None => format!(
+            "Fix: `setfacl -m u:{user}:{need} {path}` (and x on every directory above it), or add {user} to the group of {path}, {drop_in}",
+            path = path.display()
+        ),
     }
 }
 
@@ -64,5 +110,21 @@ pub fn limit_malloc_arenas() {
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, 2);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_path_has_no_unsearchable_directory_and_gets_the_acl_fix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(first_unsearchable_dir(dir.path()), None);
+        let file = dir.path().join("app.log");
+        let fix = permission_fix(&file, "r");
+        assert!(fix.starts_with("Fix: `setfacl -m u:"), "{fix}");
+        assert!(fix.contains(&format!(":r {}`", file.display())), "{fix}");
+        assert!(fix.contains("override-read-all-logs.conf"), "{fix}");
     }
 }

@@ -329,11 +329,11 @@ impl Tailer {
         for (path, err) in &scan.errors {
             let msg = if err.kind() == std::io::ErrorKind::PermissionDenied {
                 format!(
-                    "{}: cannot list {}: permission denied for {}. Fix: give that user execute (and read, to list) permission on every directory down to the logs, e.g. `setfacl -m u:<user>:rx {}`.",
+                    "{}: cannot list {}: permission denied for {}: {}.",
                     self.name,
                     path.display(),
                     crate::sys::current_user(),
-                    path.display()
+                    crate::sys::permission_fix(path, "rx")
                 )
             } else {
                 format!("{}: cannot list {}: {err}", self.name, path.display())
@@ -789,10 +789,10 @@ async fn wait_for_events(
 fn open_error_message(tailer: &str, path: &std::path::Path, e: &std::io::Error) -> String {
     if e.kind() == std::io::ErrorKind::PermissionDenied {
         format!(
-            "{tailer}: cannot read {}: permission denied for {}. Fix: let that user read the file and enter every directory above it (e.g. `setfacl -m u:<user>:r {}` and `setfacl -m u:<user>:x` on each parent directory), or add the user to the file's group. Other files keep shipping; this one is retried every minute.",
+            "{tailer}: cannot read {}: permission denied for {}: {}. Other files keep shipping; this one is retried every minute.",
             path.display(),
             crate::sys::current_user(),
-            path.display()
+            crate::sys::permission_fix(path, "r")
         )
     } else {
         format!("{tailer}: cannot open {}: {e}; will retry.", path.display())
