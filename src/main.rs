@@ -10,7 +10,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use kinesis_agent::config::{self, AgentPlan, Environment, DEFAULT_CONFIG_FILE, DEFAULT_FLOWS_DIR};
 use kinesis_agent::{agent, aws, check, iam_policy, logging, shutdown};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, Level};
+use tracing::{error, info, warn, Level};
 
 /// Ships log files to Amazon Kinesis Data Streams and Kinesis Data Firehose.
 /// A drop-in replacement for the Java Amazon Kinesis Agent: same configuration file, same keys.
@@ -255,6 +255,14 @@ fn main() -> ExitCode {
         "Reading configuration from file: {}",
         options.configuration.display()
     );
+    match kinesis_agent::sys::raise_open_files_limit() {
+        Some(l) if l.soft > l.soft_before => info!(
+            "Open files limit: soft {} raised to the hard limit {}.",
+            l.soft_before, l.hard
+        ),
+        Some(l) => info!("Open files limit: soft {}, hard {}.", l.soft, l.hard),
+        None => warn!("Open files limit: cannot read it (getrlimit failed)."),
+    }
     let mut plan = match load_plan(&options) {
         Ok(plan) => plan,
         Err(e) => {

@@ -113,6 +113,60 @@ pub fn limit_malloc_arenas() {
     }
 }
 
+/// The open-files limit (`RLIMIT_NOFILE`) before and after [`raise_open_files_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenFilesLimit {
+    pub soft_before: u64,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// Raises the soft limit of open files to the hard limit: every tailed file holds a descriptor,
+/// and systemd's default soft limit (1,024) is too few for a flow with many files, while its
+/// hard limit (524,288 since systemd 240; the unit sets 65,536) is plenty. None when the limit
+/// cannot be read; a failed raise leaves the soft limit as it was.
+pub fn raise_open_files_limit() -> Option<OpenFilesLimit> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read or write the `rlimit` value passed by pointer,
+    // which lives on this stack frame for the whole call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    let soft_before = limit.rlim_cur;
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = limit.rlim_max;
+        }
+    }
+    Some(OpenFilesLimit {
+        soft_before,
+        soft: limit.rlim_cur,
+        hard: limit.rlim_max,
+    })
+}
+
+/// The fix to name when opening or listing failed because the agent (EMFILE) or the whole
+/// system (ENFILE) has too many files open; None for other errors.
+pub fn too_many_open_files_fix(e: &std::io::Error) -> Option<&'static str> {
+    match e.raw_os_error() {
+        Some(libc::EMFILE) => Some(
+            "the agent has as many files open as its limit allows. Fix: raise the limit (`systemctl edit aws-kinesis-agent`, then `[Service]` and `LimitNOFILE=262144`, and restart), or narrow filePattern to fewer files. Files already tailed keep shipping; this is retried",
+        ),
+        Some(libc::ENFILE) => Some(
+            "the system has as many files open as fs.file-max allows. Fix: raise it (`sysctl -w fs.file-max=...`) or find the process holding them. Files already tailed keep shipping; this is retried",
+        ),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +180,22 @@ mod tests {
         assert!(fix.starts_with("Fix: `setfacl -m u:"), "{fix}");
         assert!(fix.contains(&format!(":r {}`", file.display())), "{fix}");
         assert!(fix.contains("override-read-all-logs.conf"), "{fix}");
+    }
+
+    #[test]
+    fn too_many_open_files_names_the_limit_fix() {
+        let emfile = std::io::Error::from_raw_os_error(libc::EMFILE);
+        assert!(too_many_open_files_fix(&emfile).is_some_and(|m| m.contains("LimitNOFILE")));
+        let enfile = std::io::Error::from_raw_os_error(libc::ENFILE);
+        assert!(too_many_open_files_fix(&enfile).is_some_and(|m| m.contains("fs.file-max")));
+        let other = std::io::Error::from_raw_os_error(libc::EIO);
+        assert_eq!(too_many_open_files_fix(&other), None);
+    }
+
+    #[test]
+    fn the_soft_open_files_limit_is_raised_to_the_hard_limit() {
+        let limit = raise_open_files_limit().expect("getrlimit");
+        assert_eq!(limit.soft, limit.hard);
+        assert!(limit.soft >= limit.soft_before);
     }
 }

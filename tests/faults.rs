@@ -116,6 +116,97 @@ fn an_unreadable_file_is_named_with_the_user_and_the_fix_and_the_others_keep_shi
 }
 
 #[test]
+fn a_listing_that_fails_neither_finishes_nor_rereads_the_files_already_tailed() {
+    let emu = Emulators::shared();
+    emu.create_stream("listing-stream", 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let state = dir.path().join("state");
+    fs::create_dir(&state).expect("mkdir");
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o777)).expect("chmod");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    fs::set_permissions(&logs, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut expected = Vec::new();
+    let mut handles = Vec::new();
+    for name in ["a", "b", "c"] {
+        let path = logs.join(format!("{name}.log"));
+        expected.extend(write_lines(&path, &format!("{name} before"), 5));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        // Kept open: the writes during the outage go through them (a 000 directory would stop
+        // a non-root test from opening the files by name).
+        handles.push(OpenOptions::new().append(true).open(&path).expect("open"));
+    }
+    // Root passes every permission check, so as root the agent runs as `nobody`.
+    let prefix: Vec<&str> = if is_root() {
+        vec![
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ]
+    } else {
+        vec![]
+    };
+    let config = format!(
+        r#"{{ {} "checkpointFile": "{}/checkpoints", "flows": [ {{ "filePattern": "{}/*.log", "kinesisStream": "listing-stream",
+             "initialPosition": "START_OF_FILE", "maxBufferAgeMillis": 1000,
+             "maxTimeBetweenFileTrackerRefreshMillis": 200 }} ] }}"#,
+        endpoints(emu),
+        state.display(),
+        logs.display()
+    );
+    let mut agent = Agent::start_with(&state, &config, &aws_test_env(), &prefix);
+    agent.wait_for_log("Agent: Startup completed", WAIT);
+    assert!(
+        eventually(WAIT, || emu.kinesis_records("listing-stream").len() >= 15),
+        "log:\n{}",
+        agent.log_text()
+    );
+
+    // The directory cannot be listed for a while (rescans every 200 ms fail); the files are
+    // still written.
+    fs::set_permissions(&logs, fs::Permissions::from_mode(0o000)).expect("chmod 000");
+    agent.wait_for_log("cannot list", WAIT);
+    for (name, handle) in ["a", "b", "c"].iter().zip(handles.iter_mut()) {
+        for i in 0..5 {
+            let line = format!("{name} during {i:04}\n");
+            handle.write_all(line.as_bytes()).expect("write");
+            expected.push(line);
+        }
+    }
+    assert!(
+        eventually(WAIT, || emu.kinesis_records("listing-stream").len() >= 30),
+        "lines written while the directory could not be listed are read through the open files; log:\n{}",
+        agent.log_text()
+    );
+    fs::set_permissions(&logs, fs::Permissions::from_mode(0o755)).expect("chmod 755");
+    // A new file found by the next listings: by the time it is sent, the listings that see a,
+    // b and c again have run.
+    expected.extend(write_lines(&logs.join("d.log"), "d after", 1));
+    assert!(
+        eventually(WAIT, || emu.kinesis_records("listing-stream").len() >= 31),
+        "log:\n{}",
+        agent.log_text()
+    );
+    assert!(agent.stop().success());
+    let log = agent.log_text();
+    assert!(
+        !log.contains("no longer matches the pattern"),
+        "a failed listing finished tailed files:\n{log}"
+    );
+    let mut got: Vec<String> = emu
+        .kinesis_records("listing-stream")
+        .into_iter()
+        .map(|r| String::from_utf8_lossy(&r.data).into_owned())
+        .collect();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "every line once; log:\n{log}");
+}
+
+#[test]
 fn a_checkpoint_database_that_cannot_be_opened_exits_1_naming_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     fs::write(dir.path().join("not-a-dir"), "x").expect("write");

@@ -335,8 +335,18 @@ impl Tailer {
                     crate::sys::current_user(),
                     crate::sys::permission_fix(path, "rx")
                 )
+            } else if let Some(fix) = crate::sys::too_many_open_files_fix(err) {
+                format!(
+                    "{}: cannot list {}: {err}: {fix}.",
+                    self.name,
+                    path.display()
+                )
             } else {
-                format!("{}: cannot list {}: {err}", self.name, path.display())
+                format!(
+                    "{}: cannot list {}: {err}; files already tailed there keep shipping, and the listing is retried.",
+                    self.name,
+                    path.display()
+                )
             };
             self.complain(path, msg);
         }
@@ -396,6 +406,12 @@ impl Tailer {
                 }
             };
             self.open(&path, start, reason, original);
+        }
+        // A listing that failed (a directory it could not read, too many open files, an I/O
+        // error) says nothing about the files it did not show: a tracked file is let go of only
+        // when its own path no longer leads to it (deleted, renamed out, replaced).
+        for f in self.files.iter_mut().filter(|f| f.gone) {
+            f.gone = !still_at(&f.path, f.id);
         }
     }
 
@@ -786,7 +802,19 @@ async fn wait_for_events(
     }
 }
 
+/// Does `path` still lead to the file `id`? Only "no such file" or another file there says
+/// no; when the path cannot be looked at (permission, I/O error), the file is taken to be there.
+fn still_at(path: &Path, id: FileId) -> bool {
+    match std::fs::metadata(path) {
+        Ok(meta) => FileId::of(&meta) == id,
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+    }
+}
+
 fn open_error_message(tailer: &str, path: &std::path::Path, e: &std::io::Error) -> String {
+    if let Some(fix) = crate::sys::too_many_open_files_fix(e) {
+        return format!("{tailer}: cannot open {}: {e}: {fix}.", path.display());
+    }
     if e.kind() == std::io::ErrorKind::PermissionDenied {
         format!(
             "{tailer}: cannot read {}: permission denied for {}: {}. Other files keep shipping; this one is retried every minute.",
