@@ -195,6 +195,88 @@ fn restart_resumes_from_checkpoints_also_after_rotation_while_stopped() {
 }
 
 #[test]
+fn an_exact_path_file_renamed_out_of_the_pattern_while_stopped_is_read_to_its_end() {
+    let emu = Emulators::shared();
+    emu.create_stream("renamed-out-stream", 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    // The most common configuration: the live file's exact path, so `app.log.1` is outside it.
+    let cfg = config(emu, &logs.join("app.log"), "renamed-out-stream");
+    let line = |i: usize| format!("renamed-out line {i:04}\n");
+    let append = |from: usize, to: usize| {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logs.join("app.log"))
+            .expect("open");
+        for i in from..to {
+            f.write_all(line(i).as_bytes()).expect("write");
+        }
+    };
+
+    append(0, 100);
+    let mut agent = Agent::start(dir.path(), &cfg, &aws_test_env());
+    assert!(
+        eventually(WAIT, || emu.kinesis_records("renamed-out-stream").len()
+            >= 100),
+        "log:\n{}",
+        agent.log_text()
+    );
+    assert!(agent.stop().success());
+
+    // Stopped: the file gets 50 more lines, is renamed out of the pattern, a new one starts.
+    append(100, 150);
+    fs::rename(logs.join("app.log"), logs.join("app.log.1")).expect("rotate");
+    append(150, 180);
+    let mut agent = Agent::start(dir.path(), &cfg, &aws_test_env());
+    assert!(
+        eventually(WAIT, || emu.kinesis_records("renamed-out-stream").len()
+            >= 180),
+        "log:\n{}",
+        agent.log_text()
+    );
+
+    // Killed with lines unsent, then renamed out again while down.
+    append(180, 230);
+    assert!(
+        eventually(WAIT, || emu.kinesis_records("renamed-out-stream").len()
+            >= 230),
+        "log:\n{}",
+        agent.log_text()
+    );
+    agent.kill9();
+    append(230, 260);
+    fs::rename(logs.join("app.log.1"), logs.join("app.log.2")).expect("rotate");
+    fs::rename(logs.join("app.log"), logs.join("app.log.1")).expect("rotate");
+    append(260, 270);
+    let mut agent = Agent::start(dir.path(), &cfg, &aws_test_env());
+    assert!(
+        eventually(WAIT, || emu.kinesis_records("renamed-out-stream").len()
+            >= 270),
+        "log:\n{}",
+        agent.log_text()
+    );
+    assert!(agent.stop().success());
+    let log = agent.log_text();
+    assert!(
+        log.contains("app.log.1 (150 bytes after its checkpoint")
+            || log.contains("renamed out of the pattern while the agent was stopped"),
+        "the recovery is logged:\n{log}"
+    );
+
+    let got = received(emu, "renamed-out-stream");
+    let written: Vec<String> = (0..270).map(line).collect();
+    let (missing, duplicates) = compare(&written, &got);
+    assert!(missing.is_empty(), "missing: {missing:?}\nlog:\n{log}");
+    // A kill -9 may resend what was sent after the last checkpoint save (about a second).
+    assert!(
+        duplicates <= 50,
+        "{duplicates} duplicates: more than the last checkpoint interval allows"
+    );
+}
+
+#[test]
 fn rename_and_copytruncate_rotation_at_2000_lines_a_second_lose_nothing() {
     let emu = Emulators::shared();
     emu.create_stream("rotate-stream", 2);

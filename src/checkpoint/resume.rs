@@ -41,6 +41,9 @@ pub enum Reason {
     ShippedByJavaAgent,
     /// Found after start: the copy a copytruncate rotation made of a file being read.
     CopyOfTruncated,
+    /// A checkpointed file renamed out of the pattern while the agent was stopped, found again
+    /// by its device, inode and first bytes: its unread end is read, then it is let go of.
+    RecoveredOutsidePattern,
 }
 
 /// Decides where a file found at start begins. `fingerprint_like(stored)` must compute the

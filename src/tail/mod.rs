@@ -407,11 +407,82 @@ impl Tailer {
             };
             self.open(&path, start, reason, original);
         }
+        if first_scan {
+            self.recover_outside_pattern();
+        }
         // A listing that failed (a directory it could not read, too many open files, an I/O
-        // error) says nothing about the files it did not show: a tracked file is let go of only
-        // when its own path no longer leads to it (deleted, renamed out, replaced).
+        // error) says nothing about the files it did not show: a tracked file under the pattern
+        // is let go of only when its own path no longer leads to it (deleted, renamed out,
+        // replaced). Files read from outside the pattern are let go of at their end.
         for f in self.files.iter_mut().filter(|f| f.gone) {
-            f.gone = !still_at(&f.path, f.id);
+            f.gone = !(self.matcher.matches(&f.path) && still_at(&f.path, f.id));
+        }
+    }
+
+    /// At start: checkpointed files that the pattern no longer matches (renamed out of it while
+    /// the agent was stopped, e.g. `app.log` -> `app.log.1` under an exact `filePattern`) are
+    /// looked for among the other regular files of the pattern's directory, by device and
+    /// inode, and by their first bytes when the checkpoint has them. One that has more than its
+    /// checkpoint's offset is read from there to its end, then let go of. Compressed copies are
+    /// not read (they are other files).
+    fn recover_outside_pattern(&mut self) {
+        let tracked: HashSet<String> = self.files.iter().map(|f| f.id.to_string()).collect();
+        let missing: Vec<Stored> = self
+            .stored
+            .iter()
+            .filter(|r| !tracked.contains(&r.file_id))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(self.matcher.base_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if self.matcher.matches(&path) {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            let id = FileId::of(&meta);
+            let Some(row) = missing.iter().find(|r| r.file_id == id.to_string()) else {
+                continue;
+            };
+            let same_content = match &row.fingerprint {
+                Some(stored) => std::fs::File::open(&path)
+                    .ok()
+                    .and_then(|f| fingerprint::like(&f, stored))
+                    .is_some_and(|now| &now == stored),
+                None => true,
+            };
+            if !same_content || meta.len() <= row.offset {
+                continue;
+            }
+            info!(
+                "{}: recovered {} ({} bytes after its checkpoint at offset {}): its file was renamed out of the pattern while the agent was stopped.",
+                self.name,
+                path.display(),
+                meta.len() - row.offset,
+                row.offset
+            );
+            let before = self.files.len();
+            self.open(
+                &path,
+                StartAt::Offset(row.offset),
+                Reason::RecoveredOutsidePattern,
+                None,
+            );
+            if self.files.len() > before {
+                if let Some(f) = self.files.last_mut() {
+                    f.gone = true;
+                }
+            }
         }
     }
 
@@ -586,6 +657,9 @@ impl Tailer {
             }
             Reason::CopyOfTruncated => {
                 "a copy of a file that was then truncated (copytruncate): continuing where reading the original stopped"
+            }
+            Reason::RecoveredOutsidePattern => {
+                "its checkpointed file, renamed out of the pattern while the agent was stopped: reading its unread end, then letting go of it"
             }
         }
     }
