@@ -4,6 +4,7 @@
 //! sender -> service; acknowledgements go to the flow's tracker. Every channel is bounded, so a
 //! slow destination makes the tailer read less, never makes the agent hold more.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,6 +103,17 @@ pub fn open_checkpoints(plan: &AgentPlan) -> Result<Checkpoints, StoreError> {
     Ok(Checkpoints { store })
 }
 
+/// Where compressed rotations are decompressed to be read (unnamed files, gone when closed):
+/// the checkpoint database's directory, which the service may write (the rest of the file
+/// system is read-only under the packaged unit).
+fn scratch_dir(plan: &AgentPlan) -> PathBuf {
+    plan.checkpoint_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir)
+}
+
 /// Where a run's records go.
 #[allow(clippy::large_enum_variant)] // one value per run, never moved around in bulk
 enum Output {
@@ -193,6 +205,7 @@ async fn run_to(plan: AgentPlan, output: Output, stop: CancellationToken) {
                     offset: r.offset,
                     fingerprint: r.fingerprint,
                     last_modified_ms: r.last_modified_ms,
+                    size: r.size,
                 })
                 .collect(),
             Err(e) => {
@@ -211,6 +224,7 @@ async fn run_to(plan: AgentPlan, output: Output, stop: CancellationToken) {
         match start_flow(
             flow,
             sink,
+            scratch_dir(&plan),
             &tasks,
             &read_stop,
             &abort,
@@ -343,6 +357,7 @@ enum FlowSink<'a> {
 fn start_flow(
     flow: &FlowPlan,
     sink: FlowSink<'_>,
+    scratch_dir: PathBuf,
     tasks: &TaskTracker,
     read_stop: &CancellationToken,
     abort: &CancellationToken,
@@ -405,7 +420,8 @@ fn start_flow(
         record_tx,
         stored,
         records,
-    );
+    )
+    .with_scratch_dir(scratch_dir);
     tasks.spawn(tailer.run(read_stop.clone()));
     tasks.spawn(run_batcher(builder, record_rx, batch_tx, acks));
     match (sink, &flow.destination) {

@@ -20,6 +20,8 @@ pub struct Stored {
     pub offset: u64,
     pub fingerprint: Option<String>,
     pub last_modified_ms: i64,
+    /// The file's size when the checkpoint was saved.
+    pub size: i64,
 }
 
 /// Facts about a file found at start.
@@ -90,6 +92,7 @@ mod tests {
             offset,
             fingerprint: fp.map(str::to_string),
             last_modified_ms: mtime,
+            size: offset as i64,
         }
     }
     fn found(id: &str, size: u64, mtime: i64) -> Found {

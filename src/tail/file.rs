@@ -78,6 +78,10 @@ pub struct TailedFile {
     /// The last read stopped before the end (its budget ran out): read it again without
     /// waiting for an event.
     pub more: bool,
+    /// Its name no longer leads to it and it was given the name it has now (or, deleted, a
+    /// name of its own), so its checkpoint row is not overwritten by the file that takes its
+    /// old name.
+    pub renamed_away: bool,
     /// Read since the tailer last gave the acknowledgement tracker its [`TailedFile::info`].
     pub unobserved: bool,
     file: File,
@@ -99,7 +103,26 @@ impl TailedFile {
         max_record: usize,
         terminator: &[u8],
     ) -> io::Result<TailedFile> {
-        let mut file = File::open(path)?;
+        TailedFile::from_handle(
+            File::open(path)?,
+            path,
+            file_ref,
+            start,
+            max_record,
+            terminator,
+        )
+    }
+
+    /// Like [`TailedFile::open`], for a file already open; `path` is the name shown for it
+    /// (a decompressed rotation is read from an unnamed scratch file under its archive's name).
+    pub fn from_handle(
+        mut file: File,
+        path: &Path,
+        file_ref: FileRef,
+        start: StartAt,
+        max_record: usize,
+        terminator: &[u8],
+    ) -> io::Result<TailedFile> {
         let meta = file.metadata()?;
         let size = meta.len();
         let head = fingerprint::head(&file, size)?;
@@ -120,6 +143,7 @@ impl TailedFile {
             head,
             gone: false,
             more: true,
+            renamed_away: false,
             unobserved: false,
             lines: None,
             last_data: tokio::time::Instant::now(),

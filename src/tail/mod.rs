@@ -6,6 +6,7 @@
 //! calls inside the task: regular-file reads from the page cache are short, and `tokio::fs`
 //! would add a thread hop per read.
 
+pub mod compressed;
 pub mod file;
 pub mod fingerprint;
 pub mod identity;
@@ -70,6 +71,27 @@ const COPY_WAIT: Duration = Duration::from_secs(5);
 /// start with the same kilobyte as another must not wait forever.
 const COPY_MAX_HOLD: Duration = Duration::from_secs(60);
 
+/// How long after a truncation a compressed copy of the old content is looked for
+/// (`compress` without `delaycompress`: logrotate copies, truncates, then compresses the copy
+/// and removes it, which can take a while for a large file).
+const COMPRESSED_WAIT: Duration = Duration::from_secs(120);
+
+/// A compressed file is decompressed once it has not changed for this long (the compressor
+/// has finished writing it).
+const COMPRESSED_SETTLE: Duration = Duration::from_secs(1);
+
+/// A truncated file whose old content may turn up compressed.
+#[derive(Debug)]
+struct PendingCompressed {
+    /// The number the file had before the truncation.
+    old: FileRef,
+    truncation: Truncation,
+    at: Instant,
+    /// Wall-clock time of the truncation: archives of the old content are no older than a
+    /// minute before it.
+    wall: std::time::SystemTime,
+}
+
 /// What a read pass did.
 #[derive(Debug, Default)]
 struct Pass {
@@ -118,6 +140,16 @@ pub struct Tailer {
     held: Vec<Held>,
     /// Recent truncations, to recognise a copy that is found after its original was truncated.
     truncations: Vec<(FileRef, Truncation, Instant)>,
+    /// Truncations whose old content has no copy yet: it may turn up compressed.
+    pending_compressed: Vec<PendingCompressed>,
+    /// Compressed files already compared (name, size, mtime) and found to be no copy.
+    not_copies: HashSet<(PathBuf, u64, i64)>,
+    /// Compressed files that match, as last seen (size, mtime), waiting to settle.
+    settling: HashMap<PathBuf, (u64, i64, Instant)>,
+    /// File ids resumed from their checkpoint by the first scan.
+    resumed: HashSet<String>,
+    /// Where compressed rotations are decompressed to.
+    scratch_dir: PathBuf,
     first_scan: bool,
     last_scan: Option<Instant>,
     /// When every file was last looked at, with its checkpoint information refreshed.
@@ -159,6 +191,11 @@ impl Tailer {
             closed: Vec::new(),
             held: Vec::new(),
             truncations: Vec::new(),
+            pending_compressed: Vec::new(),
+            not_copies: HashSet::new(),
+            settling: HashMap::new(),
+            resumed: HashSet::new(),
+            scratch_dir: std::env::temp_dir(),
             first_scan: true,
             last_scan: None,
             last_full_pass: None,
@@ -171,6 +208,12 @@ impl Tailer {
             records,
             last_processing_warning: None,
         }
+    }
+
+    /// Decompresses compressed rotations into `dir` (the agent's state directory).
+    pub fn with_scratch_dir(mut self, dir: PathBuf) -> Tailer {
+        self.scratch_dir = dir;
+        self
     }
 
     /// Max bytes of one record's data.
@@ -383,7 +426,11 @@ impl Tailer {
             }
             let mut original = None;
             let (start, reason) = if first_scan {
-                self.start_at_launch(&path, &meta, id)
+                let (start, reason) = self.start_at_launch(&path, &meta, id);
+                if reason == Reason::Checkpoint {
+                    self.resumed.insert(id.to_string());
+                }
+                (start, reason)
             } else {
                 match self.copy_source(&path, meta.len()) {
                     Some(CopyOf::Truncated(records_end, old)) => {
@@ -415,7 +462,23 @@ impl Tailer {
         // is let go of only when its own path no longer leads to it (deleted, renamed out,
         // replaced). Files read from outside the pattern are let go of at their end.
         for f in self.files.iter_mut().filter(|f| f.gone) {
-            f.gone = !(self.matcher.matches(&f.path) && still_at(&f.path, f.id));
+            let there = still_at(&f.path, f.id);
+            f.gone = !(there && self.matcher.matches(&f.path));
+            if !there && !f.renamed_away {
+                // Its checkpoint row is keyed by its name: another file takes that name now
+                // (create rotation), so the row moves to the name it has (renamed out of the
+                // pattern), or to one of its own (deleted: its content may turn up compressed).
+                let name = name_by_inode(&f.path, f.id).unwrap_or_else(|| away_name(&f.path, f.id));
+                debug!(
+                    "{}: {} is now {}; reading it to its end.",
+                    self.name,
+                    f.path.display(),
+                    name.display()
+                );
+                f.path = name;
+                f.renamed_away = true;
+                self.acks.observe(f.file_ref, f.info());
+            }
         }
     }
 
@@ -426,11 +489,10 @@ impl Tailer {
     /// checkpoint's offset is read from there to its end, then let go of. Compressed copies are
     /// not read (they are other files).
     fn recover_outside_pattern(&mut self) {
-        let tracked: HashSet<String> = self.files.iter().map(|f| f.id.to_string()).collect();
-        let missing: Vec<Stored> = self
+        let mut missing: Vec<Stored> = self
             .stored
             .iter()
-            .filter(|r| !tracked.contains(&r.file_id))
+            .filter(|r| !self.resumed.contains(&r.file_id))
             .cloned()
             .collect();
         if missing.is_empty() {
@@ -483,6 +545,69 @@ impl Tailer {
                     f.gone = true;
                 }
             }
+            let found = row.file_id.clone();
+            missing.retain(|r| r.file_id != found);
+        }
+        self.recover_compressed_checkpoints(missing);
+    }
+
+    /// At start: checkpointed files found nowhere whose content may have been compressed while
+    /// the agent was stopped (create + compress, or copytruncate + compress, during a crash). A
+    /// recent compressed file in the pattern's directory whose decompressed first bytes have the
+    /// checkpoint's fingerprint is read from the checkpoint's offset. Only checkpoints that may
+    /// have unread bytes are looked for (offset short of the size at the last save, or an archive
+    /// modified after it), and only archives modified since a minute before that save.
+    fn recover_compressed_checkpoints(&mut self, rows: Vec<Stored>) {
+        // The Java agent's rows have no fingerprint: no content to recognise an archive by.
+        let rows: Vec<Stored> = rows
+            .into_iter()
+            .filter(|r| r.fingerprint.is_some())
+            .collect();
+        let Some(oldest) = rows.iter().map(|r| r.last_modified_ms).min() else {
+            return;
+        };
+        const SLACK_MS: i64 = 60_000;
+        let since = std::time::UNIX_EPOCH
+            + Duration::from_millis(u64::try_from(oldest - SLACK_MS).unwrap_or(0));
+        let candidates = self.compressed_candidates(since);
+        if candidates.is_empty() {
+            return;
+        }
+        for row in rows {
+            let Some(stored) = row.fingerprint.as_deref() else {
+                continue;
+            };
+            let Some(covered) = fingerprint::covered(stored) else {
+                continue;
+            };
+            for (path, codec, _, mtime) in &candidates {
+                let (path, codec, mtime) = (path.clone(), *codec, *mtime);
+                let recent = mtime >= row.last_modified_ms - SLACK_MS;
+                let unread = (row.offset as i64) < row.size || mtime > row.last_modified_ms;
+                if !recent || !unread {
+                    continue;
+                }
+                let Ok(head) = compressed::head(&path, codec, covered as usize) else {
+                    continue;
+                };
+                if head.len() as u64 != covered || fingerprint::of_head(&head) != stored {
+                    continue;
+                }
+                self.open_decompressed(&path, codec, row.offset, None);
+                break;
+            }
+        }
+    }
+
+    /// Bytes of whole lines packed into one record (Firehose `aggregatedRecordSizeBytes`); 0
+    /// for one line per record.
+    fn aggregation(&self) -> usize {
+        match self.flow.destination {
+            crate::config::Destination::Firehose {
+                aggregated_record_size_bytes,
+                ..
+            } if self.flow.multi_line_start_pattern.is_none() => aggregated_record_size_bytes,
+            _ => 0,
         }
     }
 
@@ -491,13 +616,7 @@ impl Tailer {
         let file_ref = FileRef(self.next_ref);
         let max_record = self.max_record();
         let terminator = &self.flow.truncated_record_terminator;
-        let aggregate = match self.flow.destination {
-            crate::config::Destination::Firehose {
-                aggregated_record_size_bytes,
-                ..
-            } if self.flow.multi_line_start_pattern.is_none() => aggregated_record_size_bytes,
-            _ => 0,
-        };
+        let aggregate = self.aggregation();
         let opened = TailedFile::open(path, file_ref, start, max_record, terminator);
         match opened.map(|f| f.with_aggregation(aggregate)) {
             Ok(mut f) => {
@@ -512,6 +631,8 @@ impl Tailer {
                 );
                 match original {
                     Some(original) => {
+                        // The old content continues in this copy: no compressed one is needed.
+                        self.pending_compressed.retain(|p| p.old != original);
                         self.acks
                             .start_copy(file_ref, original, f.offset(), f.info())
                     }
@@ -619,7 +740,173 @@ impl Tailer {
         self.acks.retire(old);
         self.acks.start(new, 0, f.info());
         self.closed.push((old, t.records_end));
+        self.pending_compressed.push(PendingCompressed {
+            old,
+            truncation: t.clone(),
+            at: Instant::now(),
+            wall: std::time::SystemTime::now(),
+        });
         self.truncations.push((old, t, Instant::now()));
+    }
+
+    /// The compressed files in the pattern's directory modified at or after `since`, newest
+    /// first, with their format, size and mtime (ms).
+    fn compressed_candidates(
+        &self,
+        since: std::time::SystemTime,
+    ) -> Vec<(PathBuf, compressed::Codec, u64, i64)> {
+        let Ok(entries) = std::fs::read_dir(self.matcher.base_dir()) else {
+            return Vec::new();
+        };
+        let mut found: Vec<_> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let path = entry.path();
+                let codec = compressed::Codec::of(&path)?;
+                let meta = std::fs::metadata(&path).ok()?;
+                let recent = meta.modified().is_ok_and(|m| m >= since);
+                (meta.is_file() && recent).then(|| (path, codec, meta.len(), file::mtime_ms(&meta)))
+            })
+            .collect();
+        found.sort_by_key(|c| std::cmp::Reverse(c.3));
+        found
+    }
+
+    /// Looks for compressed copies of the old content of recently truncated files (copytruncate
+    /// with compress: the plain copy may be compressed and removed before the agent saw it).
+    /// A compressed file whose decompressed first bytes are the old content's, once it has
+    /// settled, is decompressed and read from where reading the original stopped.
+    fn recover_compressed_copies(&mut self) {
+        let now = Instant::now();
+        self.pending_compressed
+            .retain(|p| now.duration_since(p.at) < COMPRESSED_WAIT);
+        if self.pending_compressed.is_empty() {
+            self.not_copies.clear();
+            self.settling.clear();
+            return;
+        }
+        let since = self
+            .pending_compressed
+            .iter()
+            .map(|p| p.wall)
+            .min()
+            .unwrap_or_else(std::time::SystemTime::now)
+            - Duration::from_secs(60);
+        for (path, codec, size, mtime) in self.compressed_candidates(since) {
+            let key = (path.clone(), size, mtime);
+            if self.not_copies.contains(&key) {
+                continue;
+            }
+            let Ok(head) = compressed::head(&path, codec, fingerprint::FINGERPRINT_BYTES) else {
+                continue; // not readable yet (still being written?): looked at again next pass
+            };
+            let likeness = |p: &PendingCompressed| compare_heads(&p.truncation.head, &head);
+            let Some(i) = self
+                .pending_compressed
+                .iter()
+                .position(|p| likeness(p) == Likeness::Same)
+            else {
+                if self
+                    .pending_compressed
+                    .iter()
+                    .all(|p| likeness(p) == Likeness::Different)
+                {
+                    self.not_copies.insert(key);
+                }
+                continue;
+            };
+            // Decompressed once the compressor is done with it: unchanged since the last look.
+            match self.settling.get(&path) {
+                Some(&(s, m, at))
+                    if s == size && m == mtime && now.duration_since(at) >= COMPRESSED_SETTLE => {}
+                Some(&(s, m, _)) if s == size && m == mtime => continue,
+                _ => {
+                    self.settling.insert(path, (size, mtime, now));
+                    continue;
+                }
+            }
+            self.settling.remove(&path);
+            let pending = self.pending_compressed.remove(i);
+            let end = pending.truncation.records_end;
+            self.open_decompressed(&path, codec, end, Some(pending.old));
+        }
+    }
+
+    /// Decompresses the archive at `path` and reads it from `offset` to its end as a copy of
+    /// `original` (a truncated file) or, without one, as the continuation of a checkpoint.
+    fn open_decompressed(
+        &mut self,
+        path: &Path,
+        codec: compressed::Codec,
+        offset: u64,
+        original: Option<FileRef>,
+    ) {
+        let d = match compressed::decompress(path, codec, &self.scratch_dir) {
+            Ok(d) => d,
+            Err(e) => {
+                let msg = format!(
+                    "{}: cannot decompress {} into {} to read its unread end: {e}. Fix: let the agent write its state directory (the checkpoint file's).",
+                    self.name,
+                    path.display(),
+                    self.scratch_dir.display()
+                );
+                self.complain(path, msg);
+                return;
+            }
+        };
+        if let Some(e) = &d.damaged {
+            warn!(
+                "{}: {} is damaged after {} decompressed bytes ({e}); what comes after cannot be read and is not sent.",
+                self.name,
+                path.display(),
+                d.bytes
+            );
+        }
+        if d.bytes <= offset {
+            debug!(
+                "{}: {} holds nothing after offset {offset}.",
+                self.name,
+                path.display()
+            );
+            return;
+        }
+        info!(
+            "{}: recovered {} decompressed bytes from {} after offset {offset}: its content was compressed before the agent read it to its end.",
+            self.name,
+            d.bytes - offset,
+            path.display()
+        );
+        let file_ref = FileRef(self.next_ref);
+        let max_record = self.max_record();
+        let opened = TailedFile::from_handle(
+            d.file,
+            path,
+            file_ref,
+            StartAt::Offset(offset),
+            max_record,
+            &self.flow.truncated_record_terminator,
+        );
+        let mut f = match opened {
+            Ok(f) => f.with_aggregation(self.aggregation()),
+            Err(e) => {
+                error!(
+                    "{}: cannot read the decompressed copy of {}: {e}",
+                    self.name,
+                    path.display()
+                );
+                return;
+            }
+        };
+        self.next_ref += 1;
+        f.lines = Some(self.records.for_file(f.offset()));
+        f.gone = true;
+        match original {
+            Some(original) => self
+                .acks
+                .start_copy(file_ref, original, f.offset(), f.info()),
+            None => self.acks.start(file_ref, f.offset(), f.info()),
+        }
+        self.files.push(f);
     }
 
     /// Where a file found by the first scan starts, from the stored checkpoints.
@@ -822,6 +1109,7 @@ impl Tailer {
             self.renumber_truncated(old, t);
         }
         self.resolve_held();
+        self.recover_compressed_copies();
         pass
     }
 
@@ -874,6 +1162,27 @@ async fn wait_for_events(
         Some(w) => w.wait(changes).await,
         None => std::future::pending().await,
     }
+}
+
+/// The name the file `id` has now in the directory of `old` (renamed out of the pattern), if any.
+/// Compares the inode in each directory entry (no `stat` per entry), then checks the device.
+fn name_by_inode(old: &Path, id: FileId) -> Option<PathBuf> {
+    use std::os::unix::fs::DirEntryExt;
+    let dir = old.parent()?;
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| e.ino() == id.ino)
+        .map(|e| e.path())
+        .find(|p| still_at(p, id) && std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+}
+
+/// A name for a file that is gone from its directory (deleted while being read): its old name
+/// with its identity, so its checkpoint row is its own.
+fn away_name(old: &Path, id: FileId) -> PathBuf {
+    let mut name = old.as_os_str().to_os_string();
+    name.push(format!(" (deleted, {id})"));
+    PathBuf::from(name)
 }
 
 /// Does `path` still lead to the file `id`? Only "no such file" or another file there says
