@@ -206,6 +206,7 @@ async fn run_to(plan: AgentPlan, output: Output, stop: CancellationToken) {
                     fingerprint: r.fingerprint,
                     last_modified_ms: r.last_modified_ms,
                     size: r.size,
+                    path: r.path,
                 })
                 .collect(),
             Err(e) => {

@@ -55,6 +55,8 @@ struct Inner {
     files: HashMap<FileRef, FileInfo>,
     /// Files whose watermark moved since the last save.
     dirty: BTreeSet<FileRef>,
+    /// Rows (by path) to delete at the next save.
+    dropped: Vec<PathBuf>,
 }
 
 /// One flow's acknowledgement state, shared by its tailer, batcher, sender and the
@@ -80,6 +82,36 @@ impl AckTracker {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stops tracking `file` and deletes its checkpoint row at the next save (after the rows
+    /// saved with it, so a row that replaces it is durable first).
+    pub fn drop_file(&self, file: FileRef) {
+        let mut inner = self.lock();
+        inner.dirty.remove(&file);
+        inner.marks.forget(file);
+        if let Some(info) = inner.files.remove(&file) {
+            inner.dropped.push(info.path);
+            self.urgent.notify_one();
+        }
+    }
+
+    /// Deletes the checkpoint row saved under `path` at the next save.
+    pub fn drop_row(&self, path: PathBuf) {
+        self.lock().dropped.push(path);
+        self.urgent.notify_one();
+    }
+
+    /// Rows to delete, taken by the writer.
+    pub fn take_dropped(&self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.lock().dropped)
+    }
+
+    /// Puts back rows whose deletion failed.
+    pub fn restore_dropped(&self, mut paths: Vec<PathBuf>) {
+        let mut inner = self.lock();
+        paths.append(&mut inner.dropped);
+        inner.dropped = paths;
     }
 
     /// The tailer starts tracking a file at `offset`. The start is saved like an

@@ -22,6 +22,8 @@ pub struct Stored {
     pub last_modified_ms: i64,
     /// The file's size when the checkpoint was saved.
     pub size: i64,
+    /// The name the row is saved under.
+    pub path: std::path::PathBuf,
 }
 
 /// Facts about a file found at start.
@@ -93,6 +95,7 @@ mod tests {
             fingerprint: fp.map(str::to_string),
             last_modified_ms: mtime,
             size: offset as i64,
+            path: std::path::PathBuf::from("/logs/x"),
         }
     }
     fn found(id: &str, size: u64, mtime: i64) -> Found {

@@ -106,16 +106,27 @@ pub fn save_once(
             last_updated: String::new(),
         }));
     }
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    match store.save(&rows) {
-        Ok(()) => Ok(rows.len()),
-        Err(e) => {
+    if !rows.is_empty() {
+        if let Err(e) = store.save(&rows) {
             for (flow, files) in flows.iter().zip(taken) {
                 flow.acks.restore_dirty(files);
             }
-            Err(e)
+            return Err(e);
         }
     }
+    // Rows to delete go after the saves: a row that replaces one (a copy's, for the placeholder
+    // of a truncated file's old content) is durable before the one it replaces is gone.
+    let mut deleted = 0;
+    for flow in flows {
+        let mut dropped = flow.acks.take_dropped();
+        while let Some(path) = dropped.pop() {
+            if let Err(e) = store.delete(&flow.flow_id, &path) {
+                dropped.push(path);
+                flow.acks.restore_dropped(dropped);
+                return Err(e);
+            }
+            deleted += 1;
+        }
+    }
+    Ok(rows.len() + deleted)
 }

@@ -90,6 +90,9 @@ struct PendingCompressed {
     /// Wall-clock time of the truncation: archives of the old content are no older than a
     /// minute before it.
     wall: std::time::SystemTime,
+    /// Stands for the old content in the checkpoints until a copy takes over, so a crash in
+    /// between can find the compressed copy at the next start.
+    placeholder: FileRef,
 }
 
 /// What a read pass did.
@@ -456,6 +459,7 @@ impl Tailer {
         }
         if first_scan {
             self.recover_outside_pattern();
+            self.drop_placeholder_rows();
         }
         // A listing that failed (a directory it could not read, too many open files, an I/O
         // error) says nothing about the files it did not show: a tracked file under the pattern
@@ -464,21 +468,38 @@ impl Tailer {
         for f in self.files.iter_mut().filter(|f| f.gone) {
             let there = still_at(&f.path, f.id);
             f.gone = !(there && self.matcher.matches(&f.path));
-            if !there && !f.renamed_away {
-                // Its checkpoint row is keyed by its name: another file takes that name now
-                // (create rotation), so the row moves to the name it has (renamed out of the
-                // pattern), or to one of its own (deleted: its content may turn up compressed).
-                let name = name_by_inode(&f.path, f.id).unwrap_or_else(|| away_name(&f.path, f.id));
-                debug!(
-                    "{}: {} is now {}; reading it to its end.",
-                    self.name,
-                    f.path.display(),
-                    name.display()
-                );
-                f.path = name;
-                f.renamed_away = true;
-                self.acks.observe(f.file_ref, f.info());
+            if there || f.renamed_away {
+                continue;
             }
+            // Its name no longer leads to it. Renamed within the pattern after the listing
+            // was made: it is still tailed under its new name. Otherwise its checkpoint row,
+            // keyed by its name, which another file may take now (create rotation), moves to
+            // the name it has (renamed out of the pattern) or to one of its own (deleted: its
+            // content may turn up compressed), and it is read to its end.
+            match name_by_inode(&f.path, f.id) {
+                Some(name) if self.matcher.matches(&name) => {
+                    info!(
+                        "{}: {} was renamed to {}; still reading it.",
+                        self.name,
+                        f.path.display(),
+                        name.display()
+                    );
+                    f.path = name;
+                    f.gone = false;
+                }
+                found => {
+                    let name = found.unwrap_or_else(|| away_name(&f.path, f.id));
+                    debug!(
+                        "{}: {} is now {}; reading it to its end.",
+                        self.name,
+                        f.path.display(),
+                        name.display()
+                    );
+                    f.path = name;
+                    f.renamed_away = true;
+                }
+            }
+            self.acks.observe(f.file_ref, f.info());
         }
     }
 
@@ -551,6 +572,16 @@ impl Tailer {
         self.recover_compressed_checkpoints(missing);
     }
 
+    /// At start, after the recoveries: rows that stood for the old content of truncated files
+    /// have served their purpose (their compressed copy, if any, was just found).
+    fn drop_placeholder_rows(&mut self) {
+        for row in &self.stored {
+            if FileId::is_placeholder_text(&row.file_id) {
+                self.acks.drop_row(row.path.clone());
+            }
+        }
+    }
+
     /// At start: checkpointed files found nowhere whose content may have been compressed while
     /// the agent was stopped (create + compress, or copytruncate + compress, during a crash). A
     /// recent compressed file in the pattern's directory whose decompressed first bytes have the
@@ -593,8 +624,9 @@ impl Tailer {
                 if head.len() as u64 != covered || fingerprint::of_head(&head) != stored {
                     continue;
                 }
-                self.open_decompressed(&path, codec, row.offset, None);
-                break;
+                if self.open_decompressed(&path, codec, row.offset, None) {
+                    break;
+                }
             }
         }
     }
@@ -631,10 +663,10 @@ impl Tailer {
                 );
                 match original {
                     Some(original) => {
-                        // The old content continues in this copy: no compressed one is needed.
-                        self.pending_compressed.retain(|p| p.old != original);
                         self.acks
-                            .start_copy(file_ref, original, f.offset(), f.info())
+                            .start_copy(file_ref, original, f.offset(), f.info());
+                        // The old content continues in this copy: no compressed one is needed.
+                        self.copy_took_over(original);
                     }
                     None => self.acks.start(file_ref, f.offset(), f.info()),
                 }
@@ -740,13 +772,51 @@ impl Tailer {
         self.acks.retire(old);
         self.acks.start(new, 0, f.info());
         self.closed.push((old, t.records_end));
+        let wall = std::time::SystemTime::now();
+        let wall_ms = wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let placeholder = FileRef(self.next_ref);
+        self.next_ref += 1;
+        let path = self
+            .files
+            .iter()
+            .find(|f| f.file_ref == new)
+            .map(|f| f.path.clone())
+            .unwrap_or_default();
+        let mut name = path.into_os_string();
+        name.push(format!(" (content before its truncation at {wall_ms} ms)"));
+        let info = crate::checkpoint::FileInfo {
+            path: PathBuf::from(name),
+            id: FileId::placeholder((wall_ms << 16) | (placeholder.0 & 0xffff)),
+            fingerprint: fingerprint::of_head(&t.head),
+            // Past the offset: a start after a crash looks for its compressed copy.
+            size: t.records_end + 1,
+            mtime_ms: wall_ms as i64,
+            read: t.records_end,
+        };
+        self.acks.start_copy(placeholder, old, t.records_end, info);
         self.pending_compressed.push(PendingCompressed {
             old,
             truncation: t.clone(),
             at: Instant::now(),
-            wall: std::time::SystemTime::now(),
+            wall,
+            placeholder,
         });
         self.truncations.push((old, t, Instant::now()));
+    }
+
+    /// A copy (plain or compressed) continues the old content of the truncated file `old`: the
+    /// placeholder row that stood for it goes.
+    fn copy_took_over(&mut self, old: FileRef) {
+        let acks = &self.acks;
+        self.pending_compressed.retain(|p| {
+            if p.old == old {
+                acks.drop_file(p.placeholder);
+            }
+            p.old != old
+        });
     }
 
     /// The compressed files in the pattern's directory modified at or after `since`, newest
@@ -778,8 +848,15 @@ impl Tailer {
     /// settled, is decompressed and read from where reading the original stopped.
     fn recover_compressed_copies(&mut self) {
         let now = Instant::now();
-        self.pending_compressed
-            .retain(|p| now.duration_since(p.at) < COMPRESSED_WAIT);
+        let acks = &self.acks;
+        self.pending_compressed.retain(|p| {
+            let waiting = now.duration_since(p.at) < COMPRESSED_WAIT;
+            if !waiting {
+                // No copy turned up (the application truncated its own log?).
+                acks.drop_file(p.placeholder);
+            }
+            waiting
+        });
         if self.pending_compressed.is_empty() {
             self.not_copies.clear();
             self.settling.clear();
@@ -828,21 +905,28 @@ impl Tailer {
             self.settling.remove(&path);
             let pending = self.pending_compressed.remove(i);
             let end = pending.truncation.records_end;
-            self.open_decompressed(&path, codec, end, Some(pending.old));
+            if self.open_decompressed(&path, codec, end, Some(pending.old)) {
+                self.acks.drop_file(pending.placeholder);
+            } else {
+                // Renamed by the next rotation meanwhile, say: found again under its new name.
+                self.pending_compressed.push(pending);
+            }
         }
     }
 
     /// Decompresses the archive at `path` and reads it from `offset` to its end as a copy of
     /// `original` (a truncated file) or, without one, as the continuation of a checkpoint.
+    /// False when it could not be decompressed (gone, unreadable): it may be tried again.
     fn open_decompressed(
         &mut self,
         path: &Path,
         codec: compressed::Codec,
         offset: u64,
         original: Option<FileRef>,
-    ) {
+    ) -> bool {
         let d = match compressed::decompress(path, codec, &self.scratch_dir) {
             Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
             Err(e) => {
                 let msg = format!(
                     "{}: cannot decompress {} into {} to read its unread end: {e}. Fix: let the agent write its state directory (the checkpoint file's).",
@@ -851,7 +935,7 @@ impl Tailer {
                     self.scratch_dir.display()
                 );
                 self.complain(path, msg);
-                return;
+                return false;
             }
         };
         if let Some(e) = &d.damaged {
@@ -868,7 +952,7 @@ impl Tailer {
                 self.name,
                 path.display()
             );
-            return;
+            return true;
         }
         info!(
             "{}: recovered {} decompressed bytes from {} after offset {offset}: its content was compressed before the agent read it to its end.",
@@ -894,7 +978,7 @@ impl Tailer {
                     self.name,
                     path.display()
                 );
-                return;
+                return false;
             }
         };
         self.next_ref += 1;
@@ -907,6 +991,7 @@ impl Tailer {
             None => self.acks.start(file_ref, f.offset(), f.info()),
         }
         self.files.push(f);
+        true
     }
 
     /// Where a file found by the first scan starts, from the stored checkpoints.
