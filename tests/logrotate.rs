@@ -36,6 +36,8 @@ fn logrotate_bin() -> PathBuf {
 struct Setup {
     dir: tempfile::TempDir,
     logs: PathBuf,
+    /// logrotate's `olddir`, when the set-up has one.
+    old: Option<PathBuf>,
     conf: PathBuf,
     state: PathBuf,
 }
@@ -43,9 +45,24 @@ struct Setup {
 impl Setup {
     /// `directives`: the logrotate stanza's options, e.g. `copytruncate\ncompress`.
     fn new(directives: &str) -> Setup {
+        Setup::make(directives, false)
+    }
+
+    /// With `olddir <dir>/old`: rotated copies move out of the pattern's directory.
+    fn with_olddir(directives: &str) -> Setup {
+        Setup::make(directives, true)
+    }
+
+    fn make(directives: &str, olddir: bool) -> Setup {
         let dir = tempfile::tempdir().expect("tempdir");
         let logs = dir.path().join("logs");
         fs::create_dir(&logs).expect("mkdir");
+        let old = olddir.then(|| dir.path().join("old"));
+        let mut directives = directives.to_string();
+        if let Some(old) = &old {
+            fs::create_dir(old).expect("mkdir old");
+            directives.push_str(&format!("\n  olddir {}", old.display()));
+        }
         let conf = dir.path().join("logrotate.conf");
         let state = dir.path().join("logrotate.state");
         fs::write(
@@ -59,6 +76,7 @@ impl Setup {
         Setup {
             dir,
             logs,
+            old,
             conf,
             state,
         }
@@ -102,7 +120,8 @@ impl Setup {
     /// Every line on disk now: plain files and decompressed `.gz` files.
     fn lines_on_disk(&self, prefix: &str) -> Vec<String> {
         let mut lines = Vec::new();
-        for entry in fs::read_dir(&self.logs).expect("ls").flatten() {
+        let dirs = std::iter::once(&self.logs).chain(self.old.as_ref());
+        for entry in dirs.flat_map(|d| fs::read_dir(d).expect("ls").flatten()) {
             let path = entry.path();
             let mut bytes = Vec::new();
             let file = fs::File::open(&path).expect("open");
@@ -126,9 +145,16 @@ impl Setup {
 }
 
 fn config(emu: &Emulators, pattern: &Path, stream: &str) -> String {
+    config_with(emu, pattern, stream, None)
+}
+
+fn config_with(emu: &Emulators, pattern: &Path, stream: &str, olddir: Option<&Path>) -> String {
+    let rotated = olddir
+        .map(|d| format!(r#""rotatedFileDirectory": "{}","#, d.display()))
+        .unwrap_or_default();
     format!(
         r#"{{ "kinesis.endpoint": "{}", "kinesis.region": "us-east-1", "cloudwatch.emitMetrics": false,
-             "flows": [ {{ "filePattern": "{}", "kinesisStream": "{stream}", "maxBufferAgeMillis": 1000,
+             "flows": [ {{ "filePattern": "{}", "kinesisStream": "{stream}", "maxBufferAgeMillis": 1000, {rotated}
                            "initialPosition": "START_OF_FILE" }} ] }}"#,
         emu.kinesis_endpoint,
         pattern.display()
@@ -155,11 +181,20 @@ fn run(
     stream: &str,
     kills: usize,
 ) -> (usize, Vec<String>, usize, String) {
+    run_in(Setup::new(directives), handler, pattern, stream, kills)
+}
+
+fn run_in(
+    setup: Setup,
+    handler: &str,
+    pattern: &str,
+    stream: &str,
+    kills: usize,
+) -> (usize, Vec<String>, usize, String) {
     let emu = Emulators::shared();
     emu.create_stream(stream, 2);
-    let setup = Setup::new(directives);
     let prefix = format!("{stream}-line");
-    let cfg = config(emu, &setup.logs.join(pattern), stream);
+    let cfg = config_with(emu, &setup.logs.join(pattern), stream, setup.old.as_deref());
     let mut agent = Agent::start(setup.dir.path(), &cfg, &aws_test_env());
     agent.wait_for_log("Agent: Startup completed", WAIT);
     let mut writer = setup.writer(handler, &prefix);
@@ -309,6 +344,20 @@ fn copytruncate_delaycompress_with_kill_9_loses_nothing() {
         3,
     );
     assert_complete("copytruncate + delaycompress, 3 x kill -9", r, 3 * 2000);
+}
+
+#[test]
+fn olddir_create_compress_with_kill_9_loses_nothing() {
+    let setup = Setup::with_olddir("  create\n  compress");
+    let r = run_in(setup, "watched", "app.log", "lr-old-cr-k", 3);
+    assert_complete("olddir + create + compress, 3 x kill -9", r, 3 * 2000);
+}
+
+#[test]
+fn olddir_copytruncate_compress_with_kill_9_loses_nothing() {
+    let setup = Setup::with_olddir("  copytruncate\n  compress");
+    let r = run_in(setup, "file", "app.log", "lr-old-ct-k", 3);
+    assert_complete("olddir + copytruncate + compress, 3 x kill -9", r, 3 * 2000);
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

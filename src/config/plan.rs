@@ -171,6 +171,10 @@ pub struct FlowPlan {
     pub processing: Vec<ProcessingOption>,
     /// `log.emitInternalMetrics` at flow level.
     pub log_emit_internal_metrics: bool,
+    /// `rotatedFileDirectory` (not a Java key): a second directory where the rotation tool puts
+    /// rotated copies (logrotate `olddir`); searched, with the pattern's own directory, for files
+    /// renamed away and compressed copies. Never tailed.
+    pub rotated_file_directory: Option<PathBuf>,
 }
 
 impl FlowPlan {

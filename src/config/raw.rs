@@ -679,6 +679,18 @@ fn read_flow(sec: &mut Section, index: usize, notes: &mut Notes) -> Result<FlowP
         None => Vec::new(),
     };
     let log_emit_internal_metrics = sec.bool("log.emitInternalMetrics", false)?;
+    // Not a Java key: where rotated copies go when the rotation tool moves them out of the
+    // pattern's directory (logrotate `olddir`).
+    let rotated_file_directory = match sec.opt_string("rotatedFileDirectory")? {
+        Some(dir) if dir.starts_with('/') => Some(std::path::PathBuf::from(dir)),
+        Some(dir) => {
+            return Err(sec.error(
+                "rotatedFileDirectory",
+                format!("expected an absolute directory path (logrotate's olddir), got \"{dir}\""),
+            ))
+        }
+        None => None,
+    };
 
     Ok(FlowPlan {
         id,
@@ -701,6 +713,7 @@ fn read_flow(sec: &mut Section, index: usize, notes: &mut Notes) -> Result<FlowP
         truncated_record_terminator: terminator.into_bytes(),
         processing,
         log_emit_internal_metrics,
+        rotated_file_directory,
     })
 }
 

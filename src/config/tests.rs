@@ -324,6 +324,19 @@ fn truncated_record_terminator_must_be_shorter_than_a_record() {
 }
 
 #[test]
+fn rotated_file_directory_is_an_absolute_path() {
+    let plan = ok(&kinesis(r#""rotatedFileDirectory": "/var/log/app/old""#));
+    assert_eq!(
+        only_flow(&plan).rotated_file_directory,
+        Some(std::path::PathBuf::from("/var/log/app/old"))
+    );
+    assert_eq!(only_flow(&ok(&kinesis(""))).rotated_file_directory, None);
+    let err = parse(&kinesis(r#""rotatedFileDirectory": "old""#)).expect_err("relative");
+    assert!(err.to_string().contains("rotatedFileDirectory"), "{err}");
+    assert!(err.message.contains("absolute"), "{err}");
+}
+
+#[test]
 fn comments_of_both_kinds_are_allowed() {
     let plan = ok(r#"
         // The release sample, with comments.

@@ -476,7 +476,7 @@ impl Tailer {
             // keyed by its name, which another file may take now (create rotation), moves to
             // the name it has (renamed out of the pattern) or to one of its own (deleted: its
             // content may turn up compressed), and it is read to its end.
-            match name_by_inode(&f.path, f.id) {
+            match name_by_inode(&f.path, self.flow.rotated_file_directory.as_deref(), f.id) {
                 Some(name) if self.matcher.matches(&name) => {
                     info!(
                         "{}: {} was renamed to {}; still reading it.",
@@ -519,11 +519,13 @@ impl Tailer {
         if missing.is_empty() {
             return;
         }
-        let Ok(entries) = std::fs::read_dir(self.matcher.base_dir()) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
+        let entries: Vec<PathBuf> = self
+            .search_dirs()
+            .iter()
+            .filter_map(|dir| std::fs::read_dir(dir).ok())
+            .flat_map(|entries| entries.flatten().map(|e| e.path()))
+            .collect();
+        for path in entries {
             if self.matcher.matches(&path) {
                 continue;
             }
@@ -807,6 +809,14 @@ impl Tailer {
         self.truncations.push((old, t, Instant::now()));
     }
 
+    /// Where rotated copies may be: the pattern's directory, and `rotatedFileDirectory` (a
+    /// logrotate `olddir`) when the flow names one.
+    fn search_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.matcher.base_dir().to_path_buf()];
+        dirs.extend(self.flow.rotated_file_directory.clone());
+        dirs
+    }
+
     /// A copy (plain or compressed) continues the old content of the truncated file `old`: the
     /// placeholder row that stood for it goes.
     fn copy_took_over(&mut self, old: FileRef) {
@@ -825,11 +835,11 @@ impl Tailer {
         &self,
         since: std::time::SystemTime,
     ) -> Vec<(PathBuf, compressed::Codec, u64, i64)> {
-        let Ok(entries) = std::fs::read_dir(self.matcher.base_dir()) else {
-            return Vec::new();
-        };
-        let mut found: Vec<_> = entries
-            .flatten()
+        let mut found: Vec<_> = self
+            .search_dirs()
+            .iter()
+            .filter_map(|dir| std::fs::read_dir(dir).ok())
+            .flat_map(|entries| entries.flatten())
             .filter_map(|entry| {
                 let path = entry.path();
                 let codec = compressed::Codec::of(&path)?;
@@ -1249,14 +1259,16 @@ async fn wait_for_events(
     }
 }
 
-/// The name the file `id` has now in the directory of `old` (renamed out of the pattern), if any.
-/// Compares the inode in each directory entry (no `stat` per entry), then checks the device.
-fn name_by_inode(old: &Path, id: FileId) -> Option<PathBuf> {
+/// The name the file `id` has now in the directory of `old` or in `rotated_dir` (renamed out of
+/// the pattern, or moved to a logrotate `olddir`), if any. Compares the inode in each directory
+/// entry (no `stat` per entry), then checks the device.
+fn name_by_inode(old: &Path, rotated_dir: Option<&Path>, id: FileId) -> Option<PathBuf> {
     use std::os::unix::fs::DirEntryExt;
-    let dir = old.parent()?;
-    std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
+    old.parent()
+        .into_iter()
+        .chain(rotated_dir)
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.flatten())
         .filter(|e| e.ino() == id.ino)
         .map(|e| e.path())
         .find(|p| still_at(p, id) && std::fs::metadata(p).is_ok_and(|m| m.is_file()))
