@@ -33,6 +33,29 @@ fn write_lines(path: &std::path::Path, prefix: &str, n: usize) -> Vec<String> {
     lines
 }
 
+/// A test directory the agent can use when it runs as another user: `<dir>/state` (its
+/// checkpoints and log, writable by all) and `<dir>/logs`.
+fn dirs_for_any_user() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let state = dir.path().join("state");
+    fs::create_dir(&state).expect("mkdir");
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o777)).expect("chmod");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    fs::set_permissions(&logs, fs::Permissions::from_mode(0o755)).expect("chmod");
+    (dir, state, logs)
+}
+
+/// Root passes every permission check, so as root the agent runs as `nobody` through this.
+const AS_NOBODY: [&str; 5] = [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--",
+];
+
 fn is_root() -> bool {
     fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
@@ -43,29 +66,17 @@ fn is_root() -> bool {
 fn an_unreadable_file_is_named_with_the_user_and_the_fix_and_the_others_keep_shipping() {
     let emu = Emulators::shared();
     emu.create_stream("perm-stream", 1);
-    let dir = tempfile::tempdir().expect("tempdir");
-    // The agent may run as another user below: let it into the test directory.
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
-    let state = dir.path().join("state");
-    fs::create_dir(&state).expect("mkdir");
-    fs::set_permissions(&state, fs::Permissions::from_mode(0o777)).expect("chmod");
-    let logs = dir.path().join("logs");
-    fs::create_dir(&logs).expect("mkdir");
+    // The agent may run as another user below: it can enter the test directories.
+    let (_dir, state, logs) = dirs_for_any_user();
     let secret = logs.join("secret.log");
     write_lines(&secret, "secret", 3);
-    // Root reads everything, so as root the agent runs as `nobody`; otherwise the file is 000.
-    let prefix: Vec<&str> = if is_root() {
+    // As root the agent runs as `nobody` and the file is 0600; otherwise the file is 000.
+    let prefix: &[&str] = if is_root() {
         fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).expect("chmod");
-        vec![
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-        ]
+        &AS_NOBODY
     } else {
         fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).expect("chmod");
-        vec![]
+        &[]
     };
     let config = format!(
         r#"{{ {} "checkpointFile": "{}/checkpoints", "flows": [ {{ "filePattern": "{}/*.log", "kinesisStream": "perm-stream",
@@ -74,7 +85,7 @@ fn an_unreadable_file_is_named_with_the_user_and_the_fix_and_the_others_keep_shi
         state.display(),
         logs.display()
     );
-    let mut agent = Agent::start_with(&state, &config, &aws_test_env(), &prefix);
+    let mut agent = Agent::start_with(&state, &config, &aws_test_env(), prefix);
     agent.wait_for_log("Agent: Startup completed", WAIT);
     let open = write_lines(&logs.join("open.log"), "open", 5);
     assert!(
@@ -119,14 +130,7 @@ fn an_unreadable_file_is_named_with_the_user_and_the_fix_and_the_others_keep_shi
 fn a_listing_that_fails_neither_finishes_nor_rereads_the_files_already_tailed() {
     let emu = Emulators::shared();
     emu.create_stream("listing-stream", 1);
-    let dir = tempfile::tempdir().expect("tempdir");
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
-    let state = dir.path().join("state");
-    fs::create_dir(&state).expect("mkdir");
-    fs::set_permissions(&state, fs::Permissions::from_mode(0o777)).expect("chmod");
-    let logs = dir.path().join("logs");
-    fs::create_dir(&logs).expect("mkdir");
-    fs::set_permissions(&logs, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (_dir, state, logs) = dirs_for_any_user();
     let mut expected = Vec::new();
     let mut handles = Vec::new();
     for name in ["a", "b", "c"] {
@@ -137,18 +141,7 @@ fn a_listing_that_fails_neither_finishes_nor_rereads_the_files_already_tailed() 
         // a non-root test from opening the files by name).
         handles.push(OpenOptions::new().append(true).open(&path).expect("open"));
     }
-    // Root passes every permission check, so as root the agent runs as `nobody`.
-    let prefix: Vec<&str> = if is_root() {
-        vec![
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-        ]
-    } else {
-        vec![]
-    };
+    let prefix: &[&str] = if is_root() { &AS_NOBODY } else { &[] };
     let config = format!(
         r#"{{ {} "checkpointFile": "{}/checkpoints", "flows": [ {{ "filePattern": "{}/*.log", "kinesisStream": "listing-stream",
              "initialPosition": "START_OF_FILE", "maxBufferAgeMillis": 1000,
@@ -157,7 +150,7 @@ fn a_listing_that_fails_neither_finishes_nor_rereads_the_files_already_tailed() 
         state.display(),
         logs.display()
     );
-    let mut agent = Agent::start_with(&state, &config, &aws_test_env(), &prefix);
+    let mut agent = Agent::start_with(&state, &config, &aws_test_env(), prefix);
     agent.wait_for_log("Agent: Startup completed", WAIT);
     assert!(
         eventually(WAIT, || emu.kinesis_records("listing-stream").len() >= 15),
