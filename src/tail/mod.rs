@@ -994,6 +994,9 @@ impl Tailer {
         self.next_ref += 1;
         f.lines = Some(self.records.for_file(f.offset()));
         f.gone = true;
+        // Read from a scratch file under the archive's name: no name leads to it, and its
+        // checkpoint row keeps the archive's name.
+        f.renamed_away = true;
         match original {
             Some(original) => self
                 .acks
