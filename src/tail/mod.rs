@@ -592,11 +592,11 @@ impl Tailer {
     /// modified after it), and only archives modified since a minute before that save.
     fn recover_compressed_checkpoints(&mut self, rows: Vec<Stored>) {
         // The Java agent's rows have no fingerprint: no content to recognise an archive by.
-        let rows: Vec<Stored> = rows
+        let rows: Vec<(Stored, String)> = rows
             .into_iter()
-            .filter(|r| r.fingerprint.is_some())
+            .filter_map(|r| r.fingerprint.clone().map(|f| (r, f)))
             .collect();
-        let Some(oldest) = rows.iter().map(|r| r.last_modified_ms).min() else {
+        let Some(oldest) = rows.iter().map(|(r, _)| r.last_modified_ms).min() else {
             return;
         };
         const SLACK_MS: i64 = 60_000;
@@ -606,27 +606,23 @@ impl Tailer {
         if candidates.is_empty() {
             return;
         }
-        for row in rows {
-            let Some(stored) = row.fingerprint.as_deref() else {
-                continue;
-            };
-            let Some(covered) = fingerprint::covered(stored) else {
+        for (row, stored) in rows {
+            let Some(covered) = fingerprint::covered(&stored) else {
                 continue;
             };
             for (path, codec, _, mtime) in &candidates {
-                let (path, codec, mtime) = (path.clone(), *codec, *mtime);
-                let recent = mtime >= row.last_modified_ms - SLACK_MS;
-                let unread = (row.offset as i64) < row.size || mtime > row.last_modified_ms;
+                let recent = *mtime >= row.last_modified_ms - SLACK_MS;
+                let unread = (row.offset as i64) < row.size || *mtime > row.last_modified_ms;
                 if !recent || !unread {
                     continue;
                 }
-                let Ok(head) = compressed::head(&path, codec, covered as usize) else {
+                let Ok(head) = compressed::head(path, *codec, covered as usize) else {
                     continue;
                 };
                 if head.len() as u64 != covered || fingerprint::of_head(&head) != stored {
                     continue;
                 }
-                if self.open_decompressed(&path, codec, row.offset, None) {
+                if self.open_decompressed(path, *codec, row.offset, None) {
                     break;
                 }
             }
