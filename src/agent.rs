@@ -36,6 +36,7 @@ use crate::sink::kinesis::KinesisPut;
 use crate::sink::queue::{publish_queue, QueueReceiver, QUEUE_BYTES};
 use crate::sink::sender::{run_sender, SendContext};
 use crate::sink::PutBatch;
+use crate::tail::budget::Descriptors;
 use crate::tail::Tailer;
 
 /// Record chunks (one per tailer pass, at most about 256 KiB each) waiting for the batcher.
@@ -186,6 +187,13 @@ async fn run_to(plan: AgentPlan, output: Output, stop: CancellationToken) {
     let read_stop = CancellationToken::new();
     let abort = CancellationToken::new();
     let global = Arc::new(Semaphore::new(plan.max_sending_threads.max(1)));
+    let descriptors = Descriptors::new(max_open_files(&plan));
+    info!(
+        "Agent: up to {} tailed files held open at once (maxOpenFiles{}); files read to their end are closed when more wait, and after {} s without a write.",
+        descriptors.limit(),
+        if plan.max_open_files.is_some() { "" } else { ", from the open-files limit" },
+        crate::tail::IDLE_CLOSE.as_secs()
+    );
     let mut flows = Vec::new();
     let mut saved = Vec::new();
     let mut metrics = Vec::new();
@@ -225,7 +233,10 @@ async fn run_to(plan: AgentPlan, output: Output, stop: CancellationToken) {
         match start_flow(
             flow,
             sink,
-            scratch_dir(&plan),
+            Reading {
+                scratch_dir: scratch_dir(&plan),
+                descriptors: descriptors.clone(),
+            },
             &tasks,
             &read_stop,
             &abort,
@@ -354,11 +365,26 @@ enum FlowSink<'a> {
     DryRun(&'a CancellationToken),
 }
 
+/// What every flow's tailer shares with the others.
+struct Reading {
+    /// Where compressed rotations are decompressed to.
+    scratch_dir: PathBuf,
+    descriptors: Descriptors,
+}
+
+/// `maxOpenFiles`, or what the open-files limit leaves for tailed files.
+fn max_open_files(plan: &AgentPlan) -> usize {
+    plan.max_open_files.unwrap_or_else(|| {
+        let soft = crate::sys::open_files_limit().map_or(1024, |l| l.soft);
+        crate::tail::budget::default_max_open_files(soft)
+    })
+}
+
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename the list
 fn start_flow(
     flow: &FlowPlan,
     sink: FlowSink<'_>,
-    scratch_dir: PathBuf,
+    reading: Reading,
     tasks: &TaskTracker,
     read_stop: &CancellationToken,
     abort: &CancellationToken,
@@ -422,7 +448,8 @@ fn start_flow(
         stored,
         records,
     )
-    .with_scratch_dir(scratch_dir);
+    .with_scratch_dir(reading.scratch_dir)
+    .with_descriptors(reading.descriptors);
     tasks.spawn(tailer.run(read_stop.clone()));
     tasks.spawn(run_batcher(builder, record_rx, batch_tx, acks));
     match (sink, &flow.destination) {

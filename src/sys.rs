@@ -126,22 +126,15 @@ pub struct OpenFilesLimit {
 /// hard limit (524,288 since systemd 240; the unit sets 65,536) is plenty. None when the limit
 /// cannot be read; a failed raise leaves the soft limit as it was.
 pub fn raise_open_files_limit() -> Option<OpenFilesLimit> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read or write the `rlimit` value passed by pointer,
-    // which lives on this stack frame for the whole call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return None;
-    }
+    let mut limit = get_open_files_limit()?;
     let soft_before = limit.rlim_cur;
     if limit.rlim_cur < limit.rlim_max {
         let raised = libc::rlimit {
             rlim_cur: limit.rlim_max,
             rlim_max: limit.rlim_max,
         };
-        // SAFETY: as above.
+        // SAFETY: setrlimit only reads the `rlimit` value passed by pointer, which lives on
+        // this stack frame for the whole call.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
             limit.rlim_cur = limit.rlim_max;
         }
@@ -151,6 +144,26 @@ pub fn raise_open_files_limit() -> Option<OpenFilesLimit> {
         soft: limit.rlim_cur,
         hard: limit.rlim_max,
     })
+}
+
+/// The open-files limit now.
+pub fn open_files_limit() -> Option<OpenFilesLimit> {
+    let limit = get_open_files_limit()?;
+    Some(OpenFilesLimit {
+        soft_before: limit.rlim_cur,
+        soft: limit.rlim_cur,
+        hard: limit.rlim_max,
+    })
+}
+
+fn get_open_files_limit() -> Option<libc::rlimit> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the `rlimit` value passed by pointer, which lives on this
+    // stack frame for the whole call.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
 }
 
 /// The fix to name when opening or listing failed because the agent (EMFILE) or the whole

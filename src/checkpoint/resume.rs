@@ -50,22 +50,61 @@ pub enum Reason {
     RecoveredOutsidePattern,
 }
 
+/// A flow's stored checkpoints, indexed by file id: deciding where each of many files starts
+/// looks its row up instead of scanning every row (20,000 files against 20,000 rows were 400
+/// million comparisons at start).
+#[derive(Debug, Clone, Default)]
+pub struct Checkpoints {
+    rows: Vec<Stored>,
+    by_id: std::collections::HashMap<String, usize>,
+    /// The newest modification time among the Java agent's rows (they have no fingerprint).
+    java_newest_ms: Option<i64>,
+}
+
+impl Checkpoints {
+    pub fn new(rows: Vec<Stored>) -> Checkpoints {
+        let by_id = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.file_id.clone(), i))
+            .collect();
+        let java_newest_ms = rows
+            .iter()
+            .filter(|r| r.fingerprint.is_none())
+            .map(|r| r.last_modified_ms)
+            .max();
+        Checkpoints {
+            rows,
+            by_id,
+            java_newest_ms,
+        }
+    }
+
+    pub fn rows(&self) -> &[Stored] {
+        &self.rows
+    }
+
+    fn by_id(&self, file_id: &str) -> Option<&Stored> {
+        self.by_id.get(file_id).map(|&i| &self.rows[i])
+    }
+}
+
 /// Decides where a file found at start begins. `fingerprint_like(stored)` must compute the
 /// file's fingerprint over the same number of bytes as `stored` (see `tail::fingerprint`).
 pub fn start_for(
-    rows: &[Stored],
+    stored: &Checkpoints,
     found: &Found,
     initial: InitialPosition,
     fingerprint_like: impl Fn(&str) -> Option<String>,
 ) -> (StartAt, Reason) {
-    if rows.is_empty() {
+    if stored.rows.is_empty() {
         let start = match initial {
             InitialPosition::StartOfFile => StartAt::Offset(0),
             InitialPosition::EndOfFile => StartAt::EndOfFile,
         };
         return (start, Reason::InitialPosition);
     }
-    if let Some(row) = rows.iter().find(|r| r.file_id == found.file_id) {
+    if let Some(row) = stored.by_id(&found.file_id) {
         let same_content = match &row.fingerprint {
             Some(stored) => fingerprint_like(stored).as_deref() == Some(stored.as_str()),
             None => true,
@@ -75,10 +114,10 @@ pub fn start_for(
         }
         return (StartAt::Offset(0), Reason::CheckpointDidNotMatch);
     }
-    let java_passed = rows
-        .iter()
-        .any(|r| r.fingerprint.is_none() && found.mtime_ms < r.last_modified_ms);
-    if java_passed {
+    if stored
+        .java_newest_ms
+        .is_some_and(|newest| found.mtime_ms < newest)
+    {
         return (StartAt::Offset(found.size), Reason::ShippedByJavaAgent);
     }
     (StartAt::Offset(0), Reason::NewSinceLastRun)
@@ -110,12 +149,12 @@ mod tests {
     #[test]
     fn no_checkpoints_applies_initial_position() {
         assert_eq!(
-            start_for(&[], &found("a", 10, 0), EOF, |_| None),
+            start_for(&Checkpoints::default(), &found("a", 10, 0), EOF, |_| None),
             (StartAt::EndOfFile, Reason::InitialPosition)
         );
         assert_eq!(
             start_for(
-                &[],
+                &Checkpoints::default(),
                 &found("a", 10, 0),
                 InitialPosition::StartOfFile,
                 |_| None
@@ -129,18 +168,33 @@ mod tests {
         let rows = [row("(dev=1,ino=2)", 40, Some("16:abc"), 5)];
         let ok = |fp: &str| Some(fp.to_string());
         assert_eq!(
-            start_for(&rows, &found("(dev=1,ino=2)", 50, 6), EOF, ok),
+            start_for(
+                &Checkpoints::new(rows.to_vec()),
+                &found("(dev=1,ino=2)", 50, 6),
+                EOF,
+                ok
+            ),
             (StartAt::Offset(40), Reason::Checkpoint)
         );
         // Inode reused by a different file: read it from the start.
         let other = |_: &str| Some("16:zzz".to_string());
         assert_eq!(
-            start_for(&rows, &found("(dev=1,ino=2)", 50, 6), EOF, other),
+            start_for(
+                &Checkpoints::new(rows.to_vec()),
+                &found("(dev=1,ino=2)", 50, 6),
+                EOF,
+                other
+            ),
             (StartAt::Offset(0), Reason::CheckpointDidNotMatch)
         );
         // Shorter than the checkpoint: truncated while stopped.
         assert_eq!(
-            start_for(&rows, &found("(dev=1,ino=2)", 10, 6), EOF, ok),
+            start_for(
+                &Checkpoints::new(rows.to_vec()),
+                &found("(dev=1,ino=2)", 10, 6),
+                EOF,
+                ok
+            ),
             (StartAt::Offset(0), Reason::CheckpointDidNotMatch)
         );
     }
@@ -149,7 +203,12 @@ mod tests {
     fn files_new_since_last_run_start_at_zero_even_with_end_of_file() {
         let rows = [row("(dev=1,ino=2)", 40, Some("16:abc"), 5)];
         assert_eq!(
-            start_for(&rows, &found("(dev=1,ino=9)", 70, 9), EOF, |_| None),
+            start_for(
+                &Checkpoints::new(rows.to_vec()),
+                &found("(dev=1,ino=9)", 70, 9),
+                EOF,
+                |_| None
+            ),
             (StartAt::Offset(0), Reason::NewSinceLastRun)
         );
     }
@@ -158,15 +217,30 @@ mod tests {
     fn files_older_than_the_java_agents_current_file_were_shipped() {
         let rows = [row("(dev=1,ino=2)", 40, None, 1000)];
         assert_eq!(
-            start_for(&rows, &found("(dev=1,ino=3)", 70, 500), EOF, |_| None),
+            start_for(
+                &Checkpoints::new(rows.to_vec()),
+                &found("(dev=1,ino=3)", 70, 500),
+                EOF,
+                |_| None
+            ),
             (StartAt::Offset(70), Reason::ShippedByJavaAgent)
         );
         assert_eq!(
-            start_for(&rows, &found("(dev=1,ino=4)", 70, 2000), EOF, |_| None),
+            start_for(
+                &Checkpoints::new(rows.to_vec()),
+                &found("(dev=1,ino=4)", 70, 2000),
+                EOF,
+                |_| None
+            ),
             (StartAt::Offset(0), Reason::NewSinceLastRun)
         );
         assert_eq!(
-            start_for(&rows, &found("(dev=1,ino=2)", 70, 2000), EOF, |_| None),
+            start_for(
+                &Checkpoints::new(rows.to_vec()),
+                &found("(dev=1,ino=2)", 70, 2000),
+                EOF,
+                |_| None
+            ),
             (StartAt::Offset(40), Reason::Checkpoint)
         );
     }

@@ -46,6 +46,9 @@ pub struct AgentPlan {
     /// `maxSendingThreads`: bound on concurrent service calls over all flows
     /// (Java default `max(2, maxSendingThreadsPerCore x cores)`).
     pub max_sending_threads: usize,
+    /// `maxOpenFiles` (not a Java key): tailed files held open at once over all flows; None
+    /// derives it from the open-files limit ([`crate::tail::budget::default_max_open_files`]).
+    pub max_open_files: Option<usize>,
     pub aws: AwsPlan,
     pub cloudwatch: CloudWatchPlan,
     /// `log.statusReportingPeriodSeconds` (Java default 30).

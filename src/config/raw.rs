@@ -318,6 +318,9 @@ fn read_globals(sec: &mut Section, env: &Environment) -> Result<AgentPlan, Confi
     let default_threads = default_sending_threads(per_core, env.cpus);
     // Java builds a thread pool of this size, which must be at least 1.
     let max_sending_threads = sec.count("maxSendingThreads", default_threads, POSITIVE_INT)?;
+    // Not a Java key (the Java agent holds one file per flow open). 0: derived from the
+    // open-files limit at start.
+    let max_open_files = sec.count("maxOpenFiles", 0, NON_NEGATIVE_INT)?;
     // Java thread-pool tuning with no counterpart in a tokio agent: validated as Java would
     // (its pool rejects a keep-alive or queue size below 1 at startup), then dropped.
     sec.long(
@@ -430,6 +433,7 @@ fn read_globals(sec: &mut Section, env: &Environment) -> Result<AgentPlan, Confi
         checkpoint_ttl_days: checkpoint_ttl_days as u32,
         shutdown_timeout,
         max_sending_threads,
+        max_open_files: (max_open_files > 0).then_some(max_open_files),
         aws,
         cloudwatch,
         status_period: Duration::from_secs(status_seconds as u64),

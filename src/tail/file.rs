@@ -10,8 +10,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
+use tokio::sync::OwnedSemaphorePermit;
 
-use super::fingerprint::{self, FINGERPRINT_BYTES};
+use super::fingerprint::{self, compare_heads, Likeness, FINGERPRINT_BYTES};
 use super::identity::FileId;
 use super::splitter::{LineSplitter, Piece};
 use crate::checkpoint::FileInfo;
@@ -84,7 +85,16 @@ pub struct TailedFile {
     pub renamed_away: bool,
     /// Read since the tailer last gave the acknowledgement tracker its [`TailedFile::info`].
     pub unobserved: bool,
-    file: File,
+    /// Closed ([`TailedFile::close`]) and changed since (a write event, a new size or
+    /// modification time in a listing, gone from the listing): to be opened again and read.
+    pub pending: bool,
+    /// The open descriptor; None while closed to stay within the descriptor budget.
+    file: Option<File>,
+    /// The budget's permit for `file` (None for a file opened outside the budget).
+    permit: Option<OwnedSemaphorePermit>,
+    /// Opened again and found to hold other content than when it was closed (same device and
+    /// inode, other first bytes): the next read starts it again from 0, as a truncation.
+    replaced: bool,
     splitter: LineSplitter,
     /// Read but not yet split into records (a partial line).
     buf: BytesMut,
@@ -145,9 +155,12 @@ impl TailedFile {
             more: true,
             renamed_away: false,
             unobserved: false,
+            pending: false,
             lines: None,
             last_data: tokio::time::Instant::now(),
-            file,
+            file: Some(file),
+            permit: None,
+            replaced: false,
             splitter: LineSplitter::new(max_record, terminator, offset),
             buf: BytesMut::new(),
             check,
@@ -163,6 +176,58 @@ impl TailedFile {
         self
     }
 
+    /// The descriptor budget's permit, given back when the file is closed.
+    pub fn with_permit(mut self, permit: Option<OwnedSemaphorePermit>) -> Self {
+        self.permit = permit;
+        self
+    }
+
+    /// Whether it holds a descriptor now.
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Whether it holds one of the budget's descriptors (a decompressed copy does not).
+    pub fn holds_permit(&self) -> bool {
+        self.permit.is_some()
+    }
+
+    /// Closes the descriptor (and gives its permit back). Only for a file read to its end: what
+    /// is written next is read after [`TailedFile::reopen`].
+    pub fn close(&mut self) {
+        self.file = None;
+        self.permit = None;
+    }
+
+    /// Opens the file again by its name, with `permit`. The name must still lead to the same
+    /// device and inode, holding the same first bytes; otherwise the descriptor is not kept
+    /// and the file stays closed ([`Reopened::Elsewhere`]). Same inode, other first bytes (the
+    /// file was deleted and its inode reused, or rewritten in place): kept, and the next read
+    /// reads it from 0 as a truncated file ([`Reopened::Replaced`]).
+    pub fn reopen(&mut self, permit: Option<OwnedSemaphorePermit>) -> io::Result<Reopened> {
+        let file = File::open(&self.path)?;
+        let meta = file.metadata()?;
+        if FileId::of(&meta) != self.id {
+            return Ok(Reopened::Elsewhere);
+        }
+        let head = fingerprint::head(&file, meta.len())?;
+        let same = self.head.is_empty() || compare_heads(&self.head, &head) != Likeness::Different;
+        self.file = Some(file);
+        self.permit = permit;
+        if same {
+            Ok(Reopened::Same)
+        } else {
+            self.replaced = true;
+            Ok(Reopened::Replaced)
+        }
+    }
+
+    fn handle_or_closed(&self) -> io::Result<&File> {
+        self.file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("the file is closed (descriptor budget)"))
+    }
+
     /// What a checkpoint stores about this file.
     pub fn info(&self) -> FileInfo {
         FileInfo {
@@ -175,13 +240,8 @@ impl TailedFile {
         }
     }
 
-    /// The open handle (for content checks).
-    pub fn handle(&self) -> &File {
-        &self.file
-    }
-
     fn refresh_head(&mut self) -> io::Result<()> {
-        self.head = fingerprint::head(&self.file, self.size)?;
+        self.head = fingerprint::head(self.handle_or_closed()?, self.size)?;
         self.fingerprint = fingerprint::of_head(&self.head);
         Ok(())
     }
@@ -191,6 +251,11 @@ impl TailedFile {
         self.splitter.offset()
     }
 
+    /// Whether everything the file held at the last look was read.
+    pub fn at_end(&self) -> bool {
+        self.size <= self.offset() + self.buf.len() as u64
+    }
+
     /// Bytes in the file not yet in a record.
     pub fn behind(&self) -> u64 {
         self.size.saturating_sub(self.offset())
@@ -198,7 +263,10 @@ impl TailedFile {
 
     /// Looks at the file again (size and modification time, for its checkpoint row and status).
     pub fn refresh_info(&mut self) -> io::Result<()> {
-        let meta = self.file.metadata()?;
+        let Some(file) = &self.file else {
+            return Ok(()); // closed: nothing was read since it was last looked at
+        };
+        let meta = file.metadata()?;
         self.size = meta.len();
         self.mtime_ms = mtime_ms(&meta);
         Ok(())
@@ -209,6 +277,10 @@ impl TailedFile {
     /// first read also checks the bytes before the read position ([`CHECK_BYTES`]).
     pub fn read(&mut self, budget: usize, out: &mut Vec<Piece>) -> io::Result<ReadOutcome> {
         let mut outcome = ReadOutcome::default();
+        self.handle_or_closed()?;
+        if std::mem::take(&mut self.replaced) {
+            return self.restart(outcome);
+        }
         let mut pos = self.offset() + self.buf.len() as u64;
         let mut checked = false;
         let mut filled = false;
@@ -264,9 +336,12 @@ impl TailedFile {
 
     /// Reads up to `want` bytes at `pos` onto the end of `buf`; returns how many came.
     fn read_at(&mut self, pos: u64, want: usize) -> io::Result<usize> {
+        let Some(file) = &self.file else {
+            return Err(io::Error::other("the file is closed (descriptor budget)"));
+        };
         let start = self.buf.len();
         self.buf.resize(start + want, 0);
-        let got = read_full_at(&self.file, &mut self.buf[start..], pos);
+        let got = read_full_at(file, &mut self.buf[start..], pos);
         self.buf.truncate(start + got.as_ref().map_or(0, |n| *n));
         got
     }
@@ -287,7 +362,11 @@ impl TailedFile {
         expected[..back].copy_from_slice(&self.check[..back]);
         self.buf.resize(room + want, 0);
         let check_from = if reuses { at } else { held };
-        let got = match read_full_at(&self.file, &mut self.buf[check_from..], pos - back as u64) {
+        let Some(file) = &self.file else {
+            self.buf.truncate(held);
+            return Err(io::Error::other("the file is closed (descriptor budget)"));
+        };
+        let got = match read_full_at(file, &mut self.buf[check_from..], pos - back as u64) {
             Ok(n) => n,
             Err(e) => {
                 self.buf.truncate(held);
@@ -355,6 +434,17 @@ pub(super) fn read_full_at(file: &File, buf: &mut [u8], pos: u64) -> io::Result<
         }
     }
     Ok(got)
+}
+
+/// What [`TailedFile::reopen`] found under the file's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reopened {
+    /// The same file: open again.
+    Same,
+    /// The same device and inode with other content: open again, read from 0 next.
+    Replaced,
+    /// Another file, or a directory: the file was renamed or deleted while closed.
+    Elsewhere,
 }
 
 /// Where a newly tracked file starts.

@@ -6,6 +6,7 @@
 //! calls inside the task: regular-file reads from the page cache are short, and `tokio::fs`
 //! would add a thread hop per read.
 
+pub mod budget;
 pub mod compressed;
 pub mod file;
 pub mod fingerprint;
@@ -24,7 +25,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::checkpoint::resume::{self, Found, Reason, Stored};
+use crate::checkpoint::resume::{self, Checkpoints, Found, Reason, Stored};
 use crate::checkpoint::AckTracker;
 use crate::config::{FlowPlan, InitialPosition};
 use crate::discovery::watch::{Changes, DirWatcher};
@@ -32,7 +33,8 @@ use crate::discovery::PathMatcher;
 use crate::metrics::Events;
 use crate::process::{FlowRecords, DEFAULT_MULTI_LINE_FLUSH_INTERVAL};
 use crate::record::{Chunk, FileRef, Record};
-use file::{StartAt, TailedFile, Truncation};
+use budget::Descriptors;
+use file::{Reopened, StartAt, TailedFile, Truncation};
 use fingerprint::{compare_heads, Likeness};
 use identity::FileId;
 
@@ -79,6 +81,42 @@ const COMPRESSED_WAIT: Duration = Duration::from_secs(120);
 /// A compressed file is decompressed once it has not changed for this long (the compressor
 /// has finished writing it).
 const COMPRESSED_SETTLE: Duration = Duration::from_secs(1);
+
+/// A file read to its end and not written for this long is closed, whatever the budget (a
+/// rotated file read to its end holds no descriptor); a write event or a listing that finds it
+/// changed opens it again.
+pub const IDLE_CLOSE: Duration = Duration::from_secs(300);
+
+/// Files closed at once when the descriptor budget is short: a batch, so a start with many more
+/// files than descriptors does not pick one file to close per file opened.
+const CLOSE_BATCH: usize = 64;
+
+/// With a working watch, the periodic listing of the pattern and the look at every open file
+/// each come at most this many times their own cost apart (a listing of 100,000 files that
+/// takes 150 ms runs every 30 s, 0.5 % of a core): the watch names what changes, and these are
+/// the safety net. Never more often than configured (`maxTimeBetweenFileTrackerRefreshMillis`)
+/// or once a second.
+const SAFETY_NET_COST_FACTOR: u32 = 200;
+
+/// Listings asked for by events (files created, renamed, removed) come at most this many times
+/// their cost apart: a directory where files come and go all the time costs at most a tenth of
+/// a core to follow.
+const EVENT_RESCAN_COST_FACTOR: u32 = 10;
+
+/// How often running out of descriptors is said again.
+const DESCRIPTOR_WARNING_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// A file found by a listing that waits for a descriptor before it is opened.
+#[derive(Debug)]
+struct Waiting {
+    path: PathBuf,
+    id: FileId,
+    start: StartAt,
+    reason: Reason,
+    original: Option<FileRef>,
+    /// Its modification time when found: the oldest change is opened first.
+    mtime_ms: i64,
+}
 
 /// A truncated file whose old content may turn up compressed.
 #[derive(Debug)]
@@ -135,7 +173,19 @@ pub struct Tailer {
     files: Vec<TailedFile>,
     next_ref: u64,
     /// The flow's stored checkpoints, used for the files found by the first scan.
-    stored: Vec<Stored>,
+    stored: Checkpoints,
+    /// Open files allowed over all flows.
+    budget: Descriptors,
+    /// New files waiting for a descriptor.
+    waiting: Vec<Waiting>,
+    /// How many of this flow's files the budget was last told wait for a descriptor.
+    waiting_said: usize,
+    /// When running out of descriptors was last said.
+    descriptors_warned: Option<Instant>,
+    /// What the last listing cost (its wall time on the tailer's thread).
+    rescan_cost: Duration,
+    /// What the last look at every open file cost.
+    full_pass_cost: Duration,
     /// Files let go of whose last batches may still be in flight.
     /// Files let go of, with the end of their last record: forgotten once acknowledged there.
     closed: Vec<(FileRef, u64)>,
@@ -190,7 +240,13 @@ impl Tailer {
             changes: Changes::default(),
             files: Vec::new(),
             next_ref: 0,
-            stored,
+            stored: Checkpoints::new(stored),
+            budget: Descriptors::unlimited(),
+            waiting: Vec::new(),
+            waiting_said: 0,
+            descriptors_warned: None,
+            rescan_cost: Duration::ZERO,
+            full_pass_cost: Duration::ZERO,
             closed: Vec::new(),
             held: Vec::new(),
             truncations: Vec::new(),
@@ -216,6 +272,12 @@ impl Tailer {
     /// Decompresses compressed rotations into `dir` (the agent's state directory).
     pub fn with_scratch_dir(mut self, dir: PathBuf) -> Tailer {
         self.scratch_dir = dir;
+        self
+    }
+
+    /// Opens files within `budget`, shared by every flow.
+    pub fn with_descriptors(mut self, budget: Descriptors) -> Tailer {
+        self.budget = budget;
         self
     }
 
@@ -249,21 +311,27 @@ impl Tailer {
                 w.take(&mut self.changes);
             }
             let now = Instant::now();
-            let due = self
-                .last_scan
-                .is_none_or(|t| now.duration_since(t) >= self.flow.max_time_between_rescans);
-            let rescan = std::mem::take(&mut self.changes.rescan) || due;
+            let since_scan = self.last_scan.map(|t| now.duration_since(t));
+            let due = since_scan.is_none_or(|d| d >= self.rescan_interval());
+            // Events ask for a listing at once, unless listings cost much (many files).
+            let asked = self.changes.rescan
+                && since_scan.is_none_or(|d| d >= self.rescan_cost * EVENT_RESCAN_COST_FACTOR);
+            let rescan = asked || due;
             if rescan {
+                self.changes.rescan = false;
+                let started = std::time::Instant::now();
                 self.rescan();
+                self.rescan_cost = started.elapsed();
             }
             // Taken before reading: a write during the pass is named again for the next one.
             let written = std::mem::take(&mut self.changes.written);
-            // Every file is looked at, its checkpoint information refreshed, once a second.
+            // Every open file is looked at, its checkpoint information refreshed, about once a
+            // second (less often when that costs much: many open files).
             let observe = rescan
                 || self.watcher.is_none()
                 || self
                     .last_full_pass
-                    .is_none_or(|t| now.duration_since(t) >= IDLE_POLL_WITH_WATCH);
+                    .is_none_or(|t| now.duration_since(t) >= self.full_pass_interval());
             if observe {
                 self.last_full_pass = Some(now);
             }
@@ -277,10 +345,15 @@ impl Tailer {
             } else {
                 woke_at.unwrap_or(now)
             };
+            self.mark_written(&written);
+            let started = std::time::Instant::now();
             let pass = tokio::select! {
                 pass = self.read_pass(only, seen, observe) => pass,
                 _ = shutdown.cancelled() => break,
             };
+            if only.is_none() {
+                self.full_pass_cost = started.elapsed();
+            }
             if observe {
                 self.update_gauges();
             }
@@ -326,6 +399,36 @@ impl Tailer {
         debug!("{}: stopped reading", self.name);
     }
 
+    /// How long apart the periodic listings are: `maxTimeBetweenFileTrackerRefreshMillis`,
+    /// or, with a working watch, [`SAFETY_NET_COST_FACTOR`] times what a listing costs when
+    /// that is longer.
+    fn rescan_interval(&self) -> Duration {
+        let configured = self.flow.max_time_between_rescans;
+        if self.watcher.is_none() {
+            return configured;
+        }
+        configured.max(self.rescan_cost * SAFETY_NET_COST_FACTOR)
+    }
+
+    /// How long apart the looks at every open file are, with a working watch: a second, or
+    /// [`SAFETY_NET_COST_FACTOR`] times what a look costs when that is longer.
+    fn full_pass_interval(&self) -> Duration {
+        IDLE_POLL_WITH_WATCH.max(self.full_pass_cost * SAFETY_NET_COST_FACTOR)
+    }
+
+    /// Files named by write events are read at the next pass (closed ones opened again for
+    /// it), and not closed before.
+    fn mark_written(&mut self, written: &HashSet<OsString>) {
+        if written.is_empty() {
+            return;
+        }
+        for f in &mut self.files {
+            if written.contains(f.path.as_os_str()) {
+                f.pending = true;
+            }
+        }
+    }
+
     /// After a pass over every file (`with_data` of them had new data), switches between
     /// following write events and reading every file on a timer ([`busy_after`]).
     fn choose_mode(&mut self, with_data: usize, observe: bool) {
@@ -336,7 +439,9 @@ impl Tailer {
         let files = self.files.len();
         // Write events are counted from one look at every file to the next.
         let writes = (!self.busy && observe).then(|| std::mem::take(&mut self.changes.writes));
-        let busy = busy_after(self.busy, files, with_data, writes);
+        // Closed files (descriptor budget) are only known to change through write events.
+        let all_open = self.files.iter().all(TailedFile::is_open);
+        let busy = busy_after(self.busy, files, with_data, writes) && all_open;
         if busy == self.busy {
             return;
         }
@@ -381,12 +486,9 @@ impl Tailer {
                     crate::sys::current_user(),
                     crate::sys::permission_fix(path, "rx")
                 )
-            } else if let Some(fix) = crate::sys::too_many_open_files_fix(err) {
-                format!(
-                    "{}: cannot list {}: {err}: {fix}.",
-                    self.name,
-                    path.display()
-                )
+            } else if crate::sys::too_many_open_files_fix(err).is_some() {
+                self.warn_descriptors(path, err);
+                continue;
             } else {
                 format!(
                     "{}: cannot list {}: {err}; files already tailed there keep shipping, and the listing is retried.",
@@ -408,9 +510,21 @@ impl Tailer {
             f.gone = true;
         }
         let first_scan = std::mem::replace(&mut self.first_scan, false);
+        let tracked: HashMap<FileId, usize> = self
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.id, i))
+            .collect();
+        let waiting: HashSet<FileId> = self.waiting.iter().map(|w| w.id).collect();
         for (path, meta) in scan.files {
             let id = FileId::of(&meta);
-            if let Some(f) = self.files.iter_mut().find(|f| f.id == id) {
+            if let Some(&i) = tracked.get(&id) {
+                let f = &mut self.files[i];
+                // A closed file that changed since it was closed is opened and read again.
+                if !f.is_open() && (meta.len() != f.size || file::mtime_ms(&meta) != f.mtime_ms) {
+                    f.pending = true;
+                }
                 if f.path != path {
                     info!(
                         "{}: {} was renamed to {}; still reading it.",
@@ -424,7 +538,7 @@ impl Tailer {
                 f.gone = false;
                 continue;
             }
-            if self.held.iter().any(|h| h.id == id) {
+            if waiting.contains(&id) || self.held.iter().any(|h| h.id == id) {
                 continue;
             }
             let mut original = None;
@@ -468,6 +582,8 @@ impl Tailer {
         for f in self.files.iter_mut().filter(|f| f.gone) {
             let there = still_at(&f.path, f.id);
             f.gone = !(there && self.matcher.matches(&f.path));
+            // A closed file let go of is opened again to be read to its end first.
+            f.pending |= f.gone && !f.is_open();
             if there || f.renamed_away {
                 continue;
             }
@@ -512,6 +628,7 @@ impl Tailer {
     fn recover_outside_pattern(&mut self) {
         let mut missing: Vec<Stored> = self
             .stored
+            .rows()
             .iter()
             .filter(|r| !self.resumed.contains(&r.file_id))
             .cloned()
@@ -577,7 +694,7 @@ impl Tailer {
     /// At start, after the recoveries: rows that stood for the old content of truncated files
     /// have served their purpose (their compressed copy, if any, was just found).
     fn drop_placeholder_rows(&mut self) {
-        for row in &self.stored {
+        for row in self.stored.rows() {
             if FileId::is_placeholder_text(&row.file_id) {
                 self.acks.drop_row(row.path.clone());
             }
@@ -642,13 +759,245 @@ impl Tailer {
     }
 
     /// Starts tracking `path` at `start`; a copytruncate copy names the `original` it continues.
+    /// Without a descriptor to spare (see [`Descriptors`]) the file waits for one, behind the
+    /// files already waiting.
     fn open(&mut self, path: &Path, start: StartAt, reason: Reason, original: Option<FileRef>) {
+        let permit = if self.waiting.is_empty() {
+            self.take_permit()
+        } else {
+            None
+        };
+        match permit {
+            Some(permit) => self.open_with(path, start, reason, original, permit),
+            None => self.wait_for_descriptor(path, start, reason, original),
+        }
+    }
+
+    fn wait_for_descriptor(
+        &mut self,
+        path: &Path,
+        start: StartAt,
+        reason: Reason,
+        original: Option<FileRef>,
+    ) {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return; // gone already: a listing finds it if it comes back
+        };
+        let id = FileId::of(&meta);
+        if self.waiting.iter().any(|w| w.id == id) {
+            return;
+        }
+        self.waiting.push(Waiting {
+            path: path.to_path_buf(),
+            id,
+            start,
+            reason,
+            original,
+            mtime_ms: file::mtime_ms(&meta),
+        });
+    }
+
+    /// A permit for one more open file: from the budget, or by closing idle files of this flow.
+    fn take_permit(&mut self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if let Some(permit) = self.budget.try_take() {
+            return Some(permit);
+        }
+        self.close_idle(CLOSE_BATCH, Duration::ZERO);
+        self.budget.try_take()
+    }
+
+    /// Closes up to `n` files read to their end that have not had data for `quiet`, least
+    /// recently written first; returns how many.
+    fn close_idle(&mut self, n: usize, quiet: Duration) -> usize {
+        let now = Instant::now();
+        let mut idle: Vec<(Instant, usize)> = self
+            .files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| {
+                f.is_open()
+                    && f.holds_permit()
+                    && !f.more
+                    && !f.gone
+                    && !f.pending
+                    && !f.lines.as_ref().is_some_and(|l| l.is_open())
+                    && now.duration_since(f.last_data) >= quiet
+            })
+            .map(|(i, f)| (f.last_data, i))
+            .collect();
+        if idle.len() > n {
+            idle.select_nth_unstable(n);
+            idle.truncate(n);
+        }
+        let mut closed = 0;
+        for &(_, i) in &idle {
+            let f = &mut self.files[i];
+            // Size and time as of closing: a listing that finds them changed opens it again.
+            if let Err(e) = f.refresh_info() {
+                debug!("{}: cannot stat {}: {e}", self.name, f.path.display());
+            }
+            // Written since it was read (no event taken for it yet): read it first.
+            if !f.at_end() {
+                f.pending = true;
+                continue;
+            }
+            f.close();
+            closed += 1;
+        }
+        if closed > 0 {
+            debug!(
+                "{}: closed {closed} idle files ({} open over all flows, budget {}).",
+                self.name,
+                self.budget.in_use(),
+                self.budget.limit()
+            );
+        }
+        closed
+    }
+
+    /// Opens closed files that changed and new files that wait for a descriptor, oldest change
+    /// first, as far as the budget allows (closing idle files for them). True when some were
+    /// opened while others still wait: the next pass goes on at once.
+    fn open_waiting(&mut self) -> bool {
+        let mut reopen: Vec<(i64, usize)> = self
+            .files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.pending && !f.is_open())
+            .map(|(i, f)| (f.mtime_ms, i))
+            .collect();
+        if reopen.is_empty() && self.waiting.is_empty() {
+            return false;
+        }
+        let mut opened = 0;
+        reopen.sort_unstable();
+        let mut finished = Vec::new();
+        for (_, i) in reopen {
+            let Some(permit) = self.take_permit() else {
+                break;
+            };
+            opened += 1;
+            let f = &mut self.files[i];
+            // Stays pending (not to be closed again) until the read pass has read it.
+            match f.reopen(Some(permit)) {
+                Ok(Reopened::Same) => {}
+                Ok(Reopened::Replaced) => {
+                    info!(
+                        "{}: {} holds other content than when it was closed (same inode); reading it from the start.",
+                        self.name,
+                        f.path.display()
+                    );
+                }
+                Ok(Reopened::Elsewhere) if !f.gone => {
+                    // Rotated meanwhile: the next listing says where it went.
+                    f.pending = false;
+                    self.changes.rescan = true;
+                }
+                Err(e) if crate::sys::too_many_open_files_fix(&e).is_some() => {
+                    let path = f.path.clone();
+                    self.warn_descriptors(&path, &e);
+                    break;
+                }
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound && !f.gone => {
+                    f.pending = false;
+                    let msg = open_error_message(&self.name, &f.path.clone(), &e);
+                    let path = f.path.clone();
+                    self.complain(&path, msg);
+                }
+                // Let go of (renamed out of the pattern or deleted) while closed, and not found
+                // under its new name: finished where reading it stopped.
+                _ => finished.push(i),
+            }
+        }
+        for i in finished.into_iter().rev() {
+            let f = self.files.remove(i);
+            info!(
+                "{}: finished {} (gone while it was closed, read to offset {}).",
+                self.name,
+                f.path.display(),
+                f.offset()
+            );
+            self.acks.observe(f.file_ref, f.info());
+            self.closed.push((f.file_ref, f.offset()));
+        }
+        if !self.waiting.is_empty() {
+            self.open_new_waiting(&mut opened);
+        }
+        opened > 0 && self.waiting_files() > 0
+    }
+
+    /// Opens new files that wait for a descriptor, oldest change first, as far as the budget
+    /// allows; counts them in `opened`.
+    fn open_new_waiting(&mut self, opened: &mut usize) {
+        self.waiting.sort_by_key(|w| std::cmp::Reverse(w.mtime_ms));
+        while let Some(w) = self.waiting.last() {
+            if !still_at(&w.path, w.id) {
+                self.waiting.pop(); // gone or replaced: the next listing decides
+                continue;
+            }
+            let Some(permit) = self.take_permit() else {
+                break;
+            };
+            if let Some(w) = self.waiting.pop() {
+                *opened += 1;
+                self.open_with(&w.path, w.start, w.reason, w.original, permit);
+            }
+        }
+    }
+
+    /// Files that wait for a descriptor: new ones, and closed ones that changed.
+    fn waiting_files(&self) -> usize {
+        self.waiting.len()
+            + self
+                .files
+                .iter()
+                .filter(|f| f.pending && !f.is_open())
+                .count()
+    }
+
+    /// Files waiting for a descriptor: said to the budget (so other flows close idle files),
+    /// and once an hour in the log.
+    fn account_waiting(&mut self) {
+        let now = self.waiting_files();
+        self.budget.set_waiting(self.waiting_said, now);
+        self.waiting_said = now;
+    }
+
+    /// Says, at WARN and once per [`DESCRIPTOR_WARNING_INTERVAL`], that the agent ran out of
+    /// descriptors (`err` at `path`). Nothing is lost: the file waits and is read later.
+    fn warn_descriptors(&mut self, path: &Path, err: &std::io::Error) {
+        let now = Instant::now();
+        if self
+            .descriptors_warned
+            .is_some_and(|t| now.duration_since(t) < DESCRIPTOR_WARNING_INTERVAL)
+        {
+            return;
+        }
+        self.descriptors_warned = Some(now);
+        let fix = crate::sys::too_many_open_files_fix(err).unwrap_or("");
+        warn!(
+            "{}: cannot open {}: {err}: {fix}. Or lower maxOpenFiles (now {}): the agent then closes idle files sooner. Nothing is lost: files wait for a descriptor and are read later. (Said at most once an hour.)",
+            self.name,
+            path.display(),
+            self.budget.limit()
+        );
+    }
+
+    /// Opens `path` with the budget's `permit` and starts tracking it.
+    fn open_with(
+        &mut self,
+        path: &Path,
+        start: StartAt,
+        reason: Reason,
+        original: Option<FileRef>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
         let file_ref = FileRef(self.next_ref);
         let max_record = self.max_record();
         let terminator = &self.flow.truncated_record_terminator;
         let aggregate = self.aggregation();
         let opened = TailedFile::open(path, file_ref, start, max_record, terminator);
-        match opened.map(|f| f.with_aggregation(aggregate)) {
+        match opened.map(|f| f.with_aggregation(aggregate).with_permit(Some(permit))) {
             Ok(mut f) => {
                 f.lines = Some(self.records.for_file(f.offset()));
                 self.next_ref += 1;
@@ -670,6 +1019,10 @@ impl Tailer {
                 }
                 self.complaints.remove(path);
                 self.files.push(f);
+            }
+            Err(e) if crate::sys::too_many_open_files_fix(&e).is_some() => {
+                self.warn_descriptors(path, &e);
+                self.wait_for_descriptor(path, start, reason, original);
             }
             Err(e) => {
                 let msg = open_error_message(&self.name, path, &e);
@@ -1058,6 +1411,12 @@ impl Tailer {
         let acks = &self.acks;
         self.closed
             .retain(|(f, end)| !acks.forget_when_acknowledged(*f, *end));
+        let opened_some = self.open_waiting();
+        // Files of other flows wait for descriptors: close as many idle ones here.
+        let others = self.budget.waiting().saturating_sub(self.waiting_said);
+        if others > 0 {
+            self.close_idle(others, Duration::ZERO);
+        }
         let mut truncated = Vec::new();
         let mut pass = Pass::default();
         let mut chunk: Vec<Record> = Vec::new();
@@ -1066,8 +1425,14 @@ impl Tailer {
         let max_record = self.max_record();
         while i < self.files.len() {
             let f = &mut self.files[i];
+            // Closed: nothing new, or waiting for a descriptor (see `open_waiting`).
+            if !f.is_open() {
+                i += 1;
+                continue;
+            }
             let wanted = only.is_none_or(|written| {
                 f.more
+                    || f.pending
                     || f.gone
                     || written.contains(f.path.as_os_str())
                     || f.lines.as_ref().is_some_and(|l| l.is_open())
@@ -1090,6 +1455,7 @@ impl Tailer {
                 }
             };
             f.more = !outcome.at_eof;
+            f.pending = false;
             pass.more |= f.more;
             pass.with_data += usize::from(outcome.bytes > 0);
             let was_truncated = outcome.truncated.is_some();
@@ -1204,6 +1570,11 @@ impl Tailer {
         }
         self.resolve_held();
         self.recover_compressed_copies();
+        if observe {
+            self.close_idle(usize::MAX, IDLE_CLOSE);
+        }
+        self.account_waiting();
+        pass.more |= opened_some;
         pass
     }
 

@@ -1,0 +1,114 @@
+//! Many files under systemd's default descriptor limit, through the real binary against
+//! tools/fake-aws: the agent runs with a soft and hard limit of 1,024 open files (systemd's
+//! default soft limit, which it cannot raise past the hard one here) and tails 20,000 files.
+
+mod support;
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use support::agent::{eventually, Agent};
+use support::fake::FakeAws;
+
+const WAIT: Duration = Duration::from_secs(180);
+
+/// Runs the agent with 1,024 open files at most (soft and hard).
+const LIMIT_1024: [&str; 3] = ["prlimit", "--nofile=1024:1024", "--"];
+
+fn line(file: usize, which: &str) -> String {
+    format!("file {file:05} {which}\n")
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open");
+    f.write_all(text.as_bytes()).expect("write");
+}
+
+/// (missing, duplicates) of `written` in what the fake received.
+fn compare(written: &[String], got: &[(String, Vec<u8>)]) -> (usize, usize) {
+    let mut counts: HashMap<&[u8], usize> = HashMap::new();
+    for (_, data) in got {
+        *counts.entry(data.as_slice()).or_insert(0) += 1;
+    }
+    let missing = written
+        .iter()
+        .filter(|l| !counts.contains_key(l.as_bytes()))
+        .count();
+    (missing, counts.values().map(|n| n - 1).sum())
+}
+
+#[test]
+fn twenty_thousand_files_under_a_limit_of_1024_open_files_every_line_once_no_error() {
+    const FILES: usize = 20_000;
+    let fake = FakeAws::start(&["--stream", "many-stream"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    let mut written = Vec::new();
+    for i in 0..FILES {
+        let l = line(i, "before");
+        append(&logs.join(format!("f{i:05}.log")), &l);
+        written.push(l);
+    }
+    let config = format!(
+        r#"{{ "kinesis.endpoint": "{e}", "cloudwatch.emitMetrics": false, "kinesis.region": "us-east-1",
+             "flows": [ {{ "filePattern": "{}/*.log", "kinesisStream": "many-stream",
+                           "initialPosition": "START_OF_FILE", "maxBufferAgeMillis": 1000 }} ] }}"#,
+        logs.display(),
+        e = fake.endpoint
+    );
+    let mut agent = Agent::start_with(dir.path(), &config, &fake.env(), &LIMIT_1024);
+    agent.wait_for_log("Agent: Startup completed", WAIT);
+    assert!(
+        agent
+            .log_text()
+            .contains("Open files limit: soft 1024, hard 1024"),
+        "{}",
+        agent.log_text()
+    );
+    assert!(
+        eventually(WAIT, || fake.accepted("many-stream") >= FILES as u64),
+        "first lines: stats {}; log tail:\n{}",
+        fake.stats(),
+        tail(&agent.log_text())
+    );
+    for i in 0..FILES {
+        let l = line(i, "after");
+        append(&logs.join(format!("f{i:05}.log")), &l);
+        written.push(l);
+    }
+    assert!(
+        eventually(WAIT, || compare(&written, &fake.records("many-stream")).0
+            == 0),
+        "appended lines: missing {:?}; log tail:\n{}",
+        compare(&written, &fake.records("many-stream")),
+        tail(&agent.log_text())
+    );
+    assert!(agent.stop().success());
+    let log = agent.log_text();
+    assert_eq!(
+        compare(&written, &fake.records("many-stream")),
+        (0, 0),
+        "every line once; log tail:\n{}",
+        tail(&log)
+    );
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert!(
+        errors.is_empty(),
+        "{} ERROR lines, first: {:?}",
+        errors.len(),
+        errors.first()
+    );
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
