@@ -28,13 +28,16 @@ LINE_BYTES = 200
 MIB = 1024 * 1024
 STREAM = "bench"
 
-# The issue's targets (issue 9), printed next to the measured figures, never asserted.
+# The issues' targets (issues 9 and 20), printed next to the measured figures, never asserted.
 TARGET_RECORDS_PER_CPU_S = 700_000
 TARGET_BACKLOG_WALL_S = 2.0
 TARGET_RSS_MIB = 32
 TARGET_TAIL_CORE_PCT = 5.0
 LATENCY_BUFFER_AGE_MS = 1000
 TARGET_P99_MS = LATENCY_BUFFER_AGE_MS + 200
+TARGET_SCALE_IDLE_PCT = 1.0
+TARGET_SCALE_RSS_MIB = 64
+TARGET_SCALE_FIRST_S = 30
 
 
 def log(msg):
@@ -414,6 +417,94 @@ def run_many_files(args, tmp, files, seconds):
         fake.stop()
 
 
+def run_scale(args, tmp, files):
+    """Scenario 5: `files` files of one line each under one pattern, the agent started with
+    `--scale-limit` open files at most (soft and hard, as systemd's default soft limit): the
+    time until every file's first line is acknowledged, the idle CPU once they are, peak RSS,
+    then one more line appended to every file and the time until all of those are in."""
+    name = f"scale-{files}-files"
+    workdir = os.path.join(tmp, name)
+    input_dir = os.path.join(workdir, "in")
+    os.makedirs(input_dir)
+    paths = [os.path.join(input_dir, f"f{i:06d}.log") for i in range(files)]
+    for i, p in enumerate(paths):
+        with open(p, "w") as f:
+            f.write(log_line(i))
+    fake = Fake(args.fake, workdir, args.tls)
+    flow = {
+        "filePattern": os.path.join(input_dir, "*.log"),
+        "kinesisStream": STREAM,
+        "initialPosition": "START_OF_FILE",
+        "maxBufferAgeMillis": 1000,
+    }
+    flow.update(args.flow_keys)
+    prefix = ["prlimit", f"--nofile={args.scale_limit}:{args.scale_limit}", "--"]
+    agent = Agent(args.agent, workdir, flow, fake, None, args.perf_freq, args.env,
+                  prefix + list(args.prefix or []))
+    try:
+        timeout = 120 + files / 500
+        done = fake.wait_accepted(files, timeout)
+        first_s = None if done is None else done - agent.started
+        # Idle: every first line sent, the last checkpoint and status writes settled.
+        time.sleep(3)
+        idle_s = args.scale_idle_seconds
+        cpu_idle0 = agent.cpu_seconds()
+        time.sleep(idle_s)
+        idle_pct = 100 * (agent.cpu_seconds() - cpu_idle0) / idle_s
+        rss_idle = proc_rss_mib(agent.proc.pid)
+        t0 = time.monotonic()
+        for i, p in enumerate(paths):
+            with open(p, "a") as f:
+                f.write(log_line(files + i))
+        done2 = fake.wait_accepted(2 * files, timeout, interval=0.1)
+        appended_s = None if done2 is None else done2 - t0
+        cpu, rss = agent.stop()
+        delivered = fake.accepted()
+        errors = sum(1 for line in agent.log_text().splitlines() if " ERROR " in line)
+        extra = {
+            "files": files,
+            "open_files_limit": args.scale_limit,
+            "first_lines_s": None if first_s is None else round(first_s, 2),
+            "appended_lines_s": None if appended_s is None else round(appended_s, 2),
+            "idle_core_pct": round(idle_pct, 2),
+            "idle_rss_mib": round(rss_idle, 1),
+            "duplicates": max(0, delivered - 2 * files),
+            "error_lines": errors,
+        }
+        if done is None or done2 is None:
+            extra["timed_out_after_s"] = timeout
+        return result(name, 2 * files, first_s, cpu, rss, delivered, **extra)
+    finally:
+        agent.stop()
+        fake.stop()
+
+
+def proc_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def scale_slope(results):
+    """CPU and memory per thousand files, between the smallest and the largest scale run."""
+    runs = sorted((r for r in results if r["scenario"].startswith("scale-")),
+                  key=lambda r: r["files"])
+    if len(runs) < 2:
+        return None
+    a, b = runs[0], runs[-1]
+    k = (b["files"] - a["files"]) / 1000
+    return (
+        f"scale slope ({a['files']:,} to {b['files']:,} files): "
+        f"{(b['peak_rss_mib'] - a['peak_rss_mib']) / k:.2f} MiB peak RSS, "
+        f"{(b['idle_rss_mib'] - a['idle_rss_mib']) / k:.2f} MiB idle RSS, "
+        f"{(b['idle_core_pct'] - a['idle_core_pct']) / k:.4f} % of a core idle, "
+        f"{(b['first_lines_s'] or 0) - (a['first_lines_s'] or 0):.1f} s more until every "
+        f"first line, per 1,000 files"
+    )
+
+
 def percentile(sorted_values, p):
     """Nearest-rank percentile."""
     if not sorted_values:
@@ -503,6 +594,10 @@ def target_of(r):
         return f"<= {TARGET_RSS_MIB} MiB"
     if name.startswith("tail-"):
         return f"< {TARGET_TAIL_CORE_PCT:g} % core, <= {TARGET_RSS_MIB} MiB, all delivered"
+    if name.startswith("scale-"):
+        return (f"every line once, 0 ERROR, idle <= {TARGET_SCALE_IDLE_PCT:g} % core, "
+                f"<= {TARGET_SCALE_RSS_MIB} MiB, first lines <= {TARGET_SCALE_FIRST_S} s "
+                f"(at 100,000 files)")
     return f"p99 <= {TARGET_P99_MS} ms, <= {TARGET_RSS_MIB} MiB"
 
 
@@ -512,6 +607,12 @@ def notes_of(r):
     if name.startswith("tail-"):
         parts.append(
             f"{r['core_pct_while_appending']:.1f} % core, idle {r['idle_core_pct']:.1f} %"
+        )
+    if name.startswith("scale-"):
+        parts.append(
+            f"first lines {fmt(r['first_lines_s'], '.1f')} s, appended {fmt(r['appended_lines_s'], '.1f')} s, "
+            f"idle {r['idle_core_pct']:.2f} % core, idle RSS {r['idle_rss_mib']:.1f} MiB, "
+            f"{r['duplicates']} dup, {r['error_lines']} ERROR"
         )
     if name == "latency":
         parts.append(f"p50 {fmt(r['p50_ms'], '.0f')} ms, p99 {fmt(r['p99_ms'], '.0f')} ms")
@@ -546,6 +647,9 @@ def print_table(results, tls):
             f"{f(r):>{w}}" if i else f"{f(r):<{w}}" for i, (_, w, f) in enumerate(cols)
         )
         print(f"{cells}  {notes_of(r)} | target: {target_of(r)}")
+    slope = scale_slope(results)
+    if slope:
+        print(slope)
     print()
     for r in results:
         print(json.dumps(r, separators=(",", ":")))
@@ -553,7 +657,7 @@ def print_table(results, tls):
 
 
 SCENARIOS = ["backlog-kinesis", "backlog-firehose", "backlog-throttled", "tail-1000-files",
-             "latency"]
+             "latency", "scale"]
 
 
 def main():
@@ -581,6 +685,10 @@ def main():
     ap.add_argument("--agent-prefix", metavar="COMMAND",
                     help="run the agent through COMMAND (e.g. 'valgrind --tool=callgrind "
                          "--callgrind-out-file=/tmp/cg.%%p'); CPU and RSS are then the wrapper's")
+    ap.add_argument("--scale-files", default="1000,10000,100000", metavar="N,N,...",
+                    help="file counts of the scale scenario (1000,10000,100000)")
+    ap.add_argument("--scale-limit", type=int, default=1024, metavar="N",
+                    help="open-files limit (soft and hard) of the agent in the scale scenario")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
     args = ap.parse_args()
     args.env = dict(kv.split("=", 1) for kv in args.agent_env)
@@ -588,6 +696,7 @@ def main():
     args.prefix = shlex.split(args.agent_prefix) if args.agent_prefix else None
     args.backlog_timeout = 240
     args.idle_seconds = 3 if args.quick else 5
+    args.scale_idle_seconds = 5 if args.quick else 20
     tail_seconds = 15 if args.quick else 60
     latency_seconds = 10 if args.quick else 30
     chosen = args.only or SCENARIOS
@@ -614,6 +723,12 @@ def main():
                 r = run_backlog(args, tmp, s, backlog_dir, args.lines, "kinesisStream", faults)
             elif s == "tail-1000-files":
                 r = run_many_files(args, tmp, args.files, tail_seconds)
+            elif s == "scale":
+                for n in (int(x) for x in args.scale_files.split(",")):
+                    r = run_scale(args, tmp, n)
+                    log(json.dumps(r))
+                    results.append(r)
+                continue
             else:
                 r = run_latency(args, tmp, latency_seconds)
             log(json.dumps(r))

@@ -20,6 +20,10 @@ pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(5);
 /// A snapshot older than this is from an agent that is no longer running.
 pub const STALE_AFTER: Duration = Duration::from_secs(15);
 /// File name, in the checkpoint database's directory.
+/// Files listed per flow at most, those furthest behind first: a flow of 100,000 files keeps
+/// a snapshot of a few tens of KiB (listing every file was 20 MB of JSON every 5 s).
+pub const FILES_LISTED: usize = 200;
+
 pub const STATUS_FILE: &str = "status.json";
 
 /// Where the snapshot of an agent whose checkpoints are at `checkpoint_file` lives.
@@ -50,14 +54,13 @@ pub fn snapshot(flows: &[FlowStatus], started: SystemTime, running: bool) -> Val
         .iter()
         .map(|f| {
             let c = &f.counters;
-            let files = f.acks.files();
             // Computed from the files' acknowledged offsets, so the flow total and the lines
             // per file always agree.
-            let behind: u64 = files
-                .iter()
-                .map(|(info, acked)| info.size.saturating_sub(*acked))
-                .sum();
-            let files: Vec<Value> = files
+            let summary = f.acks.files_summary(FILES_LISTED);
+            let behind = summary.bytes_behind;
+            let not_listed = summary.tracked - summary.listed.len();
+            let files: Vec<Value> = summary
+                .listed
                 .into_iter()
                 .map(|(info, acked)| {
                     json!({
@@ -84,6 +87,8 @@ pub fn snapshot(flows: &[FlowStatus], started: SystemTime, running: bool) -> Val
                 "service_errors": FlowCounters::get(&c.service_errors),
                 "bytes_behind": behind,
                 "files_behind": FlowCounters::get(&c.files_behind),
+                "files_tracked": summary.tracked,
+                "files_not_listed": not_listed,
                 "files": files,
                 "last_error": last_error,
             })
@@ -190,6 +195,14 @@ pub fn render(value: &Value) -> String {
                 file["read_offset"],
                 file["acked_offset"],
                 file["bytes_behind"]
+            );
+        }
+        let not_listed = flow["files_not_listed"].as_u64().unwrap_or(0);
+        if not_listed > 0 {
+            let _ = writeln!(
+                out,
+                "  ... and {not_listed} more files (of {}; the {} furthest behind are listed)",
+                flow["files_tracked"], FILES_LISTED
             );
         }
         match flow["last_error"].as_object() {
