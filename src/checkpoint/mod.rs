@@ -231,33 +231,31 @@ impl AckTracker {
 
     /// The tracked files for the status snapshot: how many, the bytes not yet acknowledged
     /// over all of them, and at most `limit` of them with their acknowledged offsets (those
-    /// furthest behind first, then in path order), sorted by path. Only the listed files are
-    /// copied, so a flow of 100,000 files costs a pass over them, not a copy.
+    /// furthest behind; among files equally behind, any), sorted by path. Only the listed files
+    /// are copied and sorted, so a flow of 100,000 files costs a pass over them (selecting by
+    /// path as well was 40 % of an idle agent's CPU with 100,000 files).
     pub fn files_summary(&self, limit: usize) -> FilesSummary {
         let inner = self.lock();
         let mut behind_total = 0;
-        let mut all: Vec<(u64, &PathBuf, &FileRef)> = inner
+        let mut all: Vec<(u64, FileRef)> = inner
             .files
             .iter()
             .map(|(f, info)| {
                 let behind = info.size.saturating_sub(inner.marks.acked(*f).unwrap_or(0));
                 behind_total += behind;
-                (behind, &info.path, f)
+                (behind, *f)
             })
             .collect();
         let tracked = all.len();
-        let order = |a: &(u64, &PathBuf, &FileRef), b: &(u64, &PathBuf, &FileRef)| {
-            b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1))
-        };
         if all.len() > limit {
-            all.select_nth_unstable_by(limit, order);
+            all.select_nth_unstable_by_key(limit, |(behind, _)| std::cmp::Reverse(*behind));
             all.truncate(limit);
         }
         let mut listed: Vec<(FileInfo, u64)> = all
             .into_iter()
-            .filter_map(|(_, _, f)| {
-                let info = inner.files.get(f)?.clone();
-                Some((info, inner.marks.acked(*f).unwrap_or(0)))
+            .filter_map(|(_, f)| {
+                let info = inner.files.get(&f)?.clone();
+                Some((info, inner.marks.acked(f).unwrap_or(0)))
             })
             .collect();
         listed.sort_by(|a, b| a.0.path.cmp(&b.0.path));

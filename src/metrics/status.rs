@@ -20,7 +20,7 @@ pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(5);
 /// A snapshot older than this is from an agent that is no longer running.
 pub const STALE_AFTER: Duration = Duration::from_secs(15);
 /// File name, in the checkpoint database's directory.
-/// Files listed per flow at most, those furthest behind first: a flow of 100,000 files keeps
+/// Files listed per flow at most, those furthest behind: a flow of 100,000 files keeps
 /// a snapshot of a few tens of KiB (listing every file was 20 MB of JSON every 5 s).
 pub const FILES_LISTED: usize = 200;
 

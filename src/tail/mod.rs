@@ -98,6 +98,13 @@ const CLOSE_BATCH: usize = 64;
 /// or once a second.
 const SAFETY_NET_COST_FACTOR: u32 = 200;
 
+/// The longest gap between two listings a working watch leaves (a listing that takes seconds,
+/// on a slow network filesystem, then costs at most a few per cent of a core).
+const MAX_SAFETY_NET_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The longest gap between two looks at every open file with a working watch.
+const MAX_FULL_PASS_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Listings asked for by events (files created, renamed, removed) come at most this many times
 /// their cost apart: a directory where files come and go all the time costs at most a tenth of
 /// a core to follow.
@@ -351,11 +358,11 @@ impl Tailer {
                 pass = self.read_pass(only, seen, observe) => pass,
                 _ = shutdown.cancelled() => break,
             };
-            if only.is_none() {
-                self.full_pass_cost = started.elapsed();
-            }
             if observe {
                 self.update_gauges();
+            }
+            if only.is_none() {
+                self.full_pass_cost = started.elapsed();
             }
             if only.is_none() {
                 self.last_all_read = Some(now);
@@ -407,13 +414,16 @@ impl Tailer {
         if self.watcher.is_none() {
             return configured;
         }
-        configured.max(self.rescan_cost * SAFETY_NET_COST_FACTOR)
+        configured.max((self.rescan_cost * SAFETY_NET_COST_FACTOR).min(MAX_SAFETY_NET_INTERVAL))
     }
 
     /// How long apart the looks at every open file are, with a working watch: a second, or
     /// [`SAFETY_NET_COST_FACTOR`] times what a look costs when that is longer.
     fn full_pass_interval(&self) -> Duration {
-        IDLE_POLL_WITH_WATCH.max(self.full_pass_cost * SAFETY_NET_COST_FACTOR)
+        // The cost includes waits for the batcher (a backlog): bounded, so a pass that waited
+        // does not put the next one off for long.
+        (self.full_pass_cost * SAFETY_NET_COST_FACTOR)
+            .clamp(IDLE_POLL_WITH_WATCH, MAX_FULL_PASS_INTERVAL)
     }
 
     /// Files named by write events are read at the next pass (closed ones opened again for
