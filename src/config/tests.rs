@@ -139,6 +139,8 @@ fn errors_name_the_file_the_key_and_the_expectation() {
         (kinesis(r#""maxTimeBetweenFileTrackerRefreshMillis": -1"#), Some("flows[0].maxTimeBetweenFileTrackerRefreshMillis"), "outside of valid range"),
         (global(r#""maxSendingThreadsPerCore": 3000000000"#), Some("maxSendingThreadsPerCore"), "value 3000000000 is outside of valid range [-2147483648..2147483647]"),
         (global(r#""shutdownTimeoutMillis": -1"#), Some("shutdownTimeoutMillis"), "value -1 is outside of valid range [0..+∞)"),
+        (global(r#""maxOpenFiles": -5"#), Some("maxOpenFiles"), "value -5 is outside of valid range [0..2147483647]"),
+        (global(r#""maxOpenFiles": "many""#), Some("maxOpenFiles"), "expected an integer"),
         (global(r#""log.statusReportingPeriodSeconds": 0"#), Some("log.statusReportingPeriodSeconds"), "value 0 is outside of valid range [1..2147483647]"),
         (global(r#""maxSendingThreads": 0"#), Some("maxSendingThreads"), "value 0 is outside of valid range"),
         (global(r#""maxConnections": 0"#), Some("maxConnections"), "value 0 is outside of valid range"),
@@ -366,6 +368,14 @@ fn numbers_and_booleans_may_be_strings() {
     );
     assert!(plan.aws.use_http_gzip);
     assert_eq!(plan.shutdown_timeout, Duration::from_millis(2500));
+    assert_eq!(
+        plan.max_open_files, None,
+        "derived from the open-files limit at start"
+    );
+    let given = ok(&global(r#""maxOpenFiles": "2000""#));
+    assert_eq!(given.max_open_files, Some(2000));
+    let zero = ok(&global(r#""maxOpenFiles": 0"#));
+    assert_eq!(zero.max_open_files, None, "0 derives it too");
     let flow = only_flow(&plan);
     // Any scalar is a string, as Java's toString().
     assert_eq!(flow.destination.name(), "42");

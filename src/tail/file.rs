@@ -490,6 +490,45 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_file_is_reopened_only_when_its_name_still_leads_to_the_same_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, "one\n").expect("write");
+        let mut f =
+            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 100, b"\n").expect("open");
+        assert_eq!(read_all(&mut f), vec![("one\n".into(), 4)]);
+        f.close();
+        assert!(!f.is_open());
+        let mut out = Vec::new();
+        assert!(f.read(1024, &mut out).is_err(), "a closed file is not read");
+
+        // Appended while closed: the same file, read on from where it stopped.
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        w.write_all(b"two\n").expect("write");
+        assert_eq!(f.reopen(None).expect("reopen"), Reopened::Same);
+        assert_eq!(read_all(&mut f), vec![("two\n".into(), 8)]);
+
+        // Rewritten in place while closed (same inode, other first bytes): read from 0.
+        f.close();
+        std::fs::write(&path, "other content\n").expect("rewrite");
+        assert_eq!(f.reopen(None).expect("reopen"), Reopened::Replaced);
+        let mut out = Vec::new();
+        let outcome = f.read(1024, &mut out).expect("read");
+        assert!(outcome.truncated.is_some(), "{outcome:?}");
+        assert_eq!(read_all(&mut f), vec![("other content\n".into(), 14)]);
+
+        // Another file under its name (rotated while closed): not opened.
+        f.close();
+        std::fs::rename(&path, dir.path().join("a.log.1")).expect("rename");
+        std::fs::write(&path, "new file\n").expect("write");
+        assert_eq!(f.reopen(None).expect("reopen"), Reopened::Elsewhere);
+        assert!(!f.is_open());
+    }
+
+    #[test]
     fn end_of_file_starts_after_the_last_complete_line() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("a.log");
