@@ -527,6 +527,8 @@ impl Tailer {
             .map(|(i, f)| (f.id, i))
             .collect();
         let waiting: HashSet<FileId> = self.waiting.iter().map(|w| w.id).collect();
+        self.files
+            .reserve_exact(scan.files.len().saturating_sub(self.files.len()));
         for (path, meta) in scan.files {
             let id = FileId::of(&meta);
             if let Some(&i) = tracked.get(&id) {
@@ -939,6 +941,9 @@ impl Tailer {
     /// Opens new files that wait for a descriptor, oldest change first, as far as the budget
     /// allows; counts them in `opened`.
     fn open_new_waiting(&mut self, opened: &mut usize) {
+        // Room for every waiting file at once: growing a vector of 100,000 files by doubling
+        // held the old and the new one (100 MB) at the moment of the copy.
+        self.files.reserve_exact(self.waiting.len());
         self.waiting.sort_by_key(|w| std::cmp::Reverse(w.mtime_ms));
         while let Some(w) = self.waiting.last() {
             if !still_at(&w.path, w.id) {
