@@ -112,3 +112,74 @@ fn tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
+
+/// With two descriptors for six files, files are closed and opened again all the time; files
+/// renamed within and out of the pattern, deleted, or replaced while closed lose no line and
+/// send none twice.
+#[test]
+fn files_renamed_deleted_or_replaced_while_closed_lose_nothing_and_repeat_nothing() {
+    let fake = FakeAws::start(&["--stream", "budget-stream"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    let path = |name: &str| logs.join(name);
+    let mut written = Vec::new();
+    let mut add = |name: &str, text: String| {
+        append(&path(name), &text);
+        written.push(text);
+    };
+    for i in 0..6 {
+        for n in 0..3 {
+            add(&format!("f{i}.log"), format!("f{i} before {n}\n"));
+        }
+    }
+    let config = format!(
+        r#"{{ "kinesis.endpoint": "{e}", "cloudwatch.emitMetrics": false, "kinesis.region": "us-east-1",
+             "maxOpenFiles": 2, "log.statusReportingPeriodSeconds": 1,
+             "flows": [ {{ "filePattern": "{}/*.log", "kinesisStream": "budget-stream",
+                           "initialPosition": "START_OF_FILE", "maxBufferAgeMillis": 1000,
+                           "maxTimeBetweenFileTrackerRefreshMillis": 500 }} ] }}"#,
+        logs.display(),
+        e = fake.endpoint
+    );
+    let mut agent = Agent::start(dir.path(), &config, &fake.env());
+    agent.wait_for_log("up to 2 tailed files held open at once", WAIT);
+    assert!(
+        eventually(WAIT, || fake.accepted("budget-stream") >= 18),
+        "log:\n{}",
+        tail(&agent.log_text())
+    );
+    // Written, then renamed out of the pattern at once.
+    add("f0.log", "f0 then renamed out\n".into());
+    fs::rename(path("f0.log"), path("f0.log.1")).expect("rename");
+    // Renamed within the pattern, then written under its new name.
+    fs::rename(path("f1.log"), path("f1-renamed.log")).expect("rename");
+    add("f1-renamed.log", "f1 after its rename\n".into());
+    // Deleted (everything in it was sent).
+    fs::remove_file(path("f2.log")).expect("remove");
+    // Replaced by a new file under the same name.
+    fs::remove_file(path("f3.log")).expect("remove");
+    add("f3.log", "f3 replaced\n".into());
+    // Plain appends to the others.
+    add("f4.log", "f4 appended\n".into());
+    add("f5.log", "f5 appended\n".into());
+    assert!(
+        eventually(WAIT, || compare(&written, &fake.records("budget-stream")).0
+            == 0),
+        "missing {:?}; log:\n{}",
+        compare(&written, &fake.records("budget-stream")),
+        tail(&agent.log_text())
+    );
+    // Three more seconds of listings (every 500 ms) and passes, for anything sent twice to show.
+    let reports = agent.log_text().matches("Agent: Progress").count();
+    agent.wait_for_log_count("Agent: Progress", reports + 3, WAIT);
+    assert!(agent.stop().success());
+    let log = agent.log_text();
+    assert_eq!(
+        compare(&written, &fake.records("budget-stream")),
+        (0, 0),
+        "every line once; log:\n{}",
+        tail(&log)
+    );
+    assert!(!log.contains(" ERROR "), "{}", tail(&log));
+}

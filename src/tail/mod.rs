@@ -900,8 +900,13 @@ impl Tailer {
                         f.path.display()
                     );
                 }
+                // Renamed, replaced or deleted since the last listing: the next listing says
+                // where it went (a file is finished only once a listing has seen it gone).
                 Ok(Reopened::Elsewhere) if !f.gone => {
-                    // Rotated meanwhile: the next listing says where it went.
+                    f.pending = false;
+                    self.changes.rescan = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !f.gone => {
                     f.pending = false;
                     self.changes.rescan = true;
                 }
@@ -910,7 +915,7 @@ impl Tailer {
                     self.warn_descriptors(&path, &e);
                     break;
                 }
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound && !f.gone => {
+                Err(e) if !f.gone => {
                     f.pending = false;
                     let msg = open_error_message(&self.name, &f.path.clone(), &e);
                     let path = f.path.clone();
@@ -921,6 +926,8 @@ impl Tailer {
                 _ => finished.push(i),
             }
         }
+        // Removed from the highest index down, so the others stay where they are.
+        finished.sort_unstable();
         for i in finished.into_iter().rev() {
             let f = self.files.remove(i);
             info!(
