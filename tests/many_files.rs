@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
@@ -29,19 +28,6 @@ fn append(path: &Path, text: &str) {
         .open(path)
         .expect("open");
     f.write_all(text.as_bytes()).expect("write");
-}
-
-/// (missing, duplicates) of `written` in what the fake received.
-fn compare(written: &[String], got: &[(String, Vec<u8>)]) -> (usize, usize) {
-    let mut counts: HashMap<&[u8], usize> = HashMap::new();
-    for (_, data) in got {
-        *counts.entry(data.as_slice()).or_insert(0) += 1;
-    }
-    let missing = written
-        .iter()
-        .filter(|l| !counts.contains_key(l.as_bytes()))
-        .count();
-    (missing, counts.values().map(|n| n - 1).sum())
 }
 
 #[test]
@@ -85,16 +71,18 @@ fn twenty_thousand_files_under_a_limit_of_1024_open_files_every_line_once_no_err
         written.push(l);
     }
     assert!(
-        eventually(WAIT, || compare(&written, &fake.records("many-stream")).0
+        eventually(WAIT, || fake
+            .missing_and_duplicates("many-stream", &written)
+            .0
             == 0),
         "appended lines: missing {:?}; log tail:\n{}",
-        compare(&written, &fake.records("many-stream")),
+        fake.missing_and_duplicates("many-stream", &written),
         tail(&agent.log_text())
     );
     assert!(agent.stop().success());
     let log = agent.log_text();
     assert_eq!(
-        compare(&written, &fake.records("many-stream")),
+        fake.missing_and_duplicates("many-stream", &written),
         (0, 0),
         "every line once; log tail:\n{}",
         tail(&log)
@@ -164,10 +152,12 @@ fn files_renamed_deleted_or_replaced_while_closed_lose_nothing_and_repeat_nothin
     add("f4.log", "f4 appended\n".into());
     add("f5.log", "f5 appended\n".into());
     assert!(
-        eventually(WAIT, || compare(&written, &fake.records("budget-stream")).0
+        eventually(WAIT, || fake
+            .missing_and_duplicates("budget-stream", &written)
+            .0
             == 0),
         "missing {:?}; log:\n{}",
-        compare(&written, &fake.records("budget-stream")),
+        fake.missing_and_duplicates("budget-stream", &written),
         tail(&agent.log_text())
     );
     // Three more seconds of listings (every 500 ms) and passes, for anything sent twice to show.
@@ -176,7 +166,7 @@ fn files_renamed_deleted_or_replaced_while_closed_lose_nothing_and_repeat_nothin
     assert!(agent.stop().success());
     let log = agent.log_text();
     assert_eq!(
-        compare(&written, &fake.records("budget-stream")),
+        fake.missing_and_duplicates("budget-stream", &written),
         (0, 0),
         "every line once; log:\n{}",
         tail(&log)

@@ -4,14 +4,13 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
 use support::agent::{eventually, Agent};
-use support::fake::FakeAws;
+use support::fake::{missing_and_duplicates, FakeAws};
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -41,19 +40,6 @@ fn write_lines(path: &Path, n: usize) -> Vec<String> {
     lines
 }
 
-/// (missing lines, duplicate count)
-fn compare(written: &[String], got: &[(String, Vec<u8>)]) -> (usize, usize) {
-    let mut counts: HashMap<&[u8], usize> = HashMap::new();
-    for (_, data) in got {
-        *counts.entry(data.as_slice()).or_insert(0) += 1;
-    }
-    let missing = written
-        .iter()
-        .filter(|l| !counts.contains_key(l.as_bytes()))
-        .count();
-    (missing, counts.values().map(|n| n - 1).sum())
-}
-
 #[test]
 fn thirty_percent_failed_records_and_ten_percent_throttled_calls_lose_nothing() {
     for (key, name) in [
@@ -74,13 +60,17 @@ fn thirty_percent_failed_records_and_ten_percent_throttled_calls_lose_nothing() 
         );
         let mut agent = Agent::start(dir.path(), &cfg, &fake.env());
         assert!(
-            eventually(WAIT, || compare(&written, &fake.records(name)).0 == 0),
+            eventually(WAIT, || missing_and_duplicates(
+                &written,
+                &fake.records(name)
+            )
+            .0 == 0),
             "{name}: lines missing; stats {}; log:\n{}",
             fake.stats(),
             agent.log_text()
         );
         assert!(agent.stop().success());
-        let (missing, duplicates) = compare(&written, &fake.records(name));
+        let (missing, duplicates) = missing_and_duplicates(&written, &fake.records(name));
         println!(
             "{name}: 100000 lines, {missing} missing, {duplicates} duplicates; fake stats {}",
             fake.stats()
@@ -112,14 +102,17 @@ fn errors_5xx_and_dropped_connections_are_retried_until_everything_arrives() {
     );
     let mut agent = Agent::start(dir.path(), &cfg, &fake.env());
     assert!(
-        eventually(WAIT, || compare(&written, &fake.records("flaky-stream")).0
-            == 0),
+        eventually(WAIT, || missing_and_duplicates(
+            &written,
+            &fake.records("flaky-stream")
+        )
+        .0 == 0),
         "stats {}; log:\n{}",
         fake.stats(),
         agent.log_text()
     );
     assert!(agent.stop().success());
-    let (_, duplicates) = compare(&written, &fake.records("flaky-stream"));
+    let (_, duplicates) = missing_and_duplicates(&written, &fake.records("flaky-stream"));
     println!("5xx + dropped connections: 20000 lines, 0 missing, {duplicates} duplicates");
 }
 
@@ -156,8 +149,11 @@ fn a_stream_that_does_not_exist_is_one_clear_line_and_everything_arrives_once_it
     );
     fake.create("late-stream");
     assert!(
-        eventually(WAIT, || compare(&written, &fake.records("late-stream")).0
-            == 0),
+        eventually(WAIT, || missing_and_duplicates(
+            &written,
+            &fake.records("late-stream")
+        )
+        .0 == 0),
         "log:\n{}",
         agent.log_text()
     );

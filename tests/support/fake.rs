@@ -197,6 +197,12 @@ impl FakeAws {
             .unwrap_or(0)
     }
 
+    /// (lines of `written` missing, records received more than once) in what `destination`
+    /// accepted.
+    pub fn missing_and_duplicates(&self, destination: &str, written: &[String]) -> (usize, usize) {
+        missing_and_duplicates(written, &self.records(destination))
+    }
+
     /// Waits until `destination` has accepted at least `count` records; false after `timeout`.
     pub fn wait_for_records(&self, destination: &str, count: u64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -292,4 +298,18 @@ fn query_escape(value: &str) -> String {
             }
         })
         .collect()
+}
+
+/// (lines of `written` missing, records received more than once) in `got` (as from
+/// [`FakeAws::records`]).
+pub fn missing_and_duplicates(written: &[String], got: &[(String, Vec<u8>)]) -> (usize, usize) {
+    let mut counts: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+    for (_, data) in got {
+        *counts.entry(data.as_slice()).or_insert(0) += 1;
+    }
+    let missing = written
+        .iter()
+        .filter(|l| !counts.contains_key(l.as_bytes()))
+        .count();
+    (missing, counts.values().map(|n| n - 1).sum())
 }
