@@ -223,9 +223,7 @@ impl TailedFile {
     }
 
     fn handle_or_closed(&self) -> io::Result<&File> {
-        self.file
-            .as_ref()
-            .ok_or_else(|| io::Error::other("the file is closed (descriptor budget)"))
+        self.file.as_ref().ok_or_else(closed_error)
     }
 
     /// What a checkpoint stores about this file.
@@ -337,7 +335,7 @@ impl TailedFile {
     /// Reads up to `want` bytes at `pos` onto the end of `buf`; returns how many came.
     fn read_at(&mut self, pos: u64, want: usize) -> io::Result<usize> {
         let Some(file) = &self.file else {
-            return Err(io::Error::other("the file is closed (descriptor budget)"));
+            return Err(closed_error());
         };
         let start = self.buf.len();
         self.buf.resize(start + want, 0);
@@ -364,7 +362,7 @@ impl TailedFile {
         let check_from = if reuses { at } else { held };
         let Some(file) = &self.file else {
             self.buf.truncate(held);
-            return Err(io::Error::other("the file is closed (descriptor budget)"));
+            return Err(closed_error());
         };
         let got = match read_full_at(file, &mut self.buf[check_from..], pos - back as u64) {
             Ok(n) => n,
@@ -434,6 +432,11 @@ pub(super) fn read_full_at(file: &File, buf: &mut [u8], pos: u64) -> io::Result<
         }
     }
     Ok(got)
+}
+
+/// What reading a file closed for the descriptor budget gives.
+fn closed_error() -> io::Error {
+    io::Error::other("the file is closed (descriptor budget)")
 }
 
 /// What [`TailedFile::reopen`] found under the file's name.

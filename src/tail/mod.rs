@@ -363,8 +363,6 @@ impl Tailer {
             }
             if only.is_none() {
                 self.full_pass_cost = started.elapsed();
-            }
-            if only.is_none() {
                 self.last_all_read = Some(now);
                 self.choose_mode(pass.with_data, observe);
             }
@@ -917,8 +915,8 @@ impl Tailer {
                 }
                 Err(e) if !f.gone => {
                     f.pending = false;
-                    let msg = open_error_message(&self.name, &f.path.clone(), &e);
                     let path = f.path.clone();
+                    let msg = open_error_message(&self.name, &path, &e);
                     self.complain(&path, msg);
                 }
                 // Let go of (renamed out of the pattern or deleted) while closed, and not found
