@@ -305,7 +305,8 @@ async fn run_to(plan: AgentPlan, output: Output, stop: CancellationToken) {
         "Agent: Startup completed in {} ms.",
         started.elapsed().as_millis()
     );
-    // Same moment as the line above: configuration read, checkpoints open, every flow running.
+    // Same moment as the line above: configuration read, checkpoints open, every flow running
+    // with its pattern listed and watched.
     sdnotify::tell(&format!(
         "READY=1\nSTATUS={}",
         progress::service_status(flows.len(), plan.flows.len(), &Progress::default())
@@ -439,7 +440,7 @@ fn start_flow(
         None
     };
     let records = Arc::new(FlowRecords::new(&flow, flow.max_record_data_bytes(), ec2)?);
-    let tailer = Tailer::new(
+    let mut tailer = Tailer::new(
         flow.clone(),
         matcher,
         counters.clone(),
@@ -450,6 +451,7 @@ fn start_flow(
     )
     .with_scratch_dir(reading.scratch_dir)
     .with_descriptors(reading.descriptors);
+    tailer.start_watching();
     tasks.spawn(tailer.run(read_stop.clone()));
     tasks.spawn(run_batcher(builder, record_rx, batch_tx, acks));
     match (sink, &flow.destination) {

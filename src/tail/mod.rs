@@ -8,6 +8,7 @@
 
 pub mod budget;
 pub mod compressed;
+pub mod cost;
 pub mod file;
 pub mod fingerprint;
 pub mod identity;
@@ -34,6 +35,7 @@ use crate::metrics::Events;
 use crate::process::{FlowRecords, DEFAULT_MULTI_LINE_FLUSH_INTERVAL};
 use crate::record::{Chunk, FileRef, Record};
 use budget::Descriptors;
+use cost::Cost;
 use file::{Reopened, StartAt, TailedFile, Truncation};
 use fingerprint::{compare_heads, Likeness};
 use identity::FileId;
@@ -189,10 +191,11 @@ pub struct Tailer {
     waiting_said: usize,
     /// When running out of descriptors was last said.
     descriptors_warned: Option<Instant>,
-    /// What the last listing cost (its wall time on the tailer's thread).
-    rescan_cost: Duration,
-    /// What the last look at every open file cost.
-    full_pass_cost: Duration,
+    /// What a listing costs (its wall time on the tailer's thread); the first, which also
+    /// opens every file and finds its checkpoint, is not counted.
+    rescan_cost: Cost,
+    /// What a look at every open file costs.
+    full_pass_cost: Cost,
     /// Files let go of whose last batches may still be in flight.
     /// Files let go of, with the end of their last record: forgotten once acknowledged there.
     closed: Vec<(FileRef, u64)>,
@@ -252,8 +255,8 @@ impl Tailer {
             waiting: Vec::new(),
             waiting_said: 0,
             descriptors_warned: None,
-            rescan_cost: Duration::ZERO,
-            full_pass_cost: Duration::ZERO,
+            rescan_cost: Cost::default(),
+            full_pass_cost: Cost::default(),
             closed: Vec::new(),
             held: Vec::new(),
             truncations: Vec::new(),
@@ -322,13 +325,11 @@ impl Tailer {
             let due = since_scan.is_none_or(|d| d >= self.rescan_interval());
             // Events ask for a listing at once, unless listings cost much (many files).
             let asked = self.changes.rescan
-                && since_scan.is_none_or(|d| d >= self.rescan_cost * EVENT_RESCAN_COST_FACTOR);
+                && since_scan
+                    .is_none_or(|d| d >= self.rescan_cost.get() * EVENT_RESCAN_COST_FACTOR);
             let rescan = asked || due;
             if rescan {
-                self.changes.rescan = false;
-                let started = std::time::Instant::now();
-                self.rescan();
-                self.rescan_cost = started.elapsed();
+                self.listing();
             }
             // Taken before reading: a write during the pass is named again for the next one.
             let written = std::mem::take(&mut self.changes.written);
@@ -362,7 +363,7 @@ impl Tailer {
                 self.update_gauges();
             }
             if only.is_none() {
-                self.full_pass_cost = started.elapsed();
+                self.full_pass_cost.record(started.elapsed());
                 self.last_all_read = Some(now);
                 self.choose_mode(pass.with_data, observe);
             }
@@ -412,7 +413,8 @@ impl Tailer {
         if self.watcher.is_none() {
             return configured;
         }
-        configured.max((self.rescan_cost * SAFETY_NET_COST_FACTOR).min(MAX_SAFETY_NET_INTERVAL))
+        configured
+            .max((self.rescan_cost.get() * SAFETY_NET_COST_FACTOR).min(MAX_SAFETY_NET_INTERVAL))
     }
 
     /// How long apart the looks at every open file are, with a working watch: a second, or
@@ -420,7 +422,7 @@ impl Tailer {
     fn full_pass_interval(&self) -> Duration {
         // The cost includes waits for the batcher (a backlog): bounded, so a pass that waited
         // does not put the next one off for long.
-        (self.full_pass_cost * SAFETY_NET_COST_FACTOR)
+        (self.full_pass_cost.get() * SAFETY_NET_COST_FACTOR)
             .clamp(IDLE_POLL_WITH_WATCH, MAX_FULL_PASS_INTERVAL)
     }
 
@@ -464,6 +466,25 @@ impl Tailer {
         }
         self.busy = busy;
         watcher.watch_writes(!busy);
+    }
+
+    /// The watch and the first listing, before the agent says it is ready: a file created
+    /// after `systemctl start` returns is then a new file, read from its beginning, never one
+    /// found at start and read from its end (`initialPosition` `END_OF_FILE`).
+    pub fn start_watching(&mut self) {
+        self.ensure_watch();
+        self.listing();
+    }
+
+    /// One listing of the pattern, its cost recorded (not the first one's).
+    fn listing(&mut self) {
+        self.changes.rescan = false;
+        let first = self.first_scan;
+        let started = std::time::Instant::now();
+        self.rescan();
+        if !first {
+            self.rescan_cost.record(started.elapsed());
+        }
     }
 
     fn ensure_watch(&mut self) {
