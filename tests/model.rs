@@ -131,7 +131,9 @@ fn delivered_all(fake: &FakeAws, written: &[String]) -> bool {
     missing(fake, written).is_empty()
 }
 
-fn run_sequence(seed: u64, steps: usize) {
+/// One random sequence; `max_open_files` sets the agent's descriptor budget (files closed
+/// and opened again all the time when it is below the number of files).
+fn run_sequence(seed: u64, steps: usize, max_open_files: Option<usize>) {
     let fake = FakeAws::start(&["--stream", "model-stream"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let logs = dir.path().join("logs");
@@ -140,9 +142,11 @@ fn run_sequence(seed: u64, steps: usize) {
     fs::create_dir_all(&away).expect("mkdir");
     let config = format!(
         r#"{{ "kinesis.endpoint": "{}", "kinesis.region": "us-east-1", "cloudwatch.emitMetrics": false,
+             "maxOpenFiles": {},
              "flows": [ {{ "filePattern": "{}/app.log*", "kinesisStream": "model-stream",
                            "maxBufferAgeMillis": 1000, "initialPosition": "START_OF_FILE" }} ] }}"#,
         fake.endpoint,
+        max_open_files.unwrap_or(0),
         logs.display()
     );
     let mut world = World {
@@ -318,6 +322,20 @@ fn random_rotations_truncations_restarts_and_crashes_lose_no_line() {
         Err(_) => vec![1, 2, 3, 101, 103, 104],
     };
     for seed in seeds {
-        run_sequence(seed, 30);
+        run_sequence(seed, 30, None);
+    }
+}
+
+/// The same with one descriptor for every file under the pattern: a rotated file read to its
+/// end is closed (its reading state let go of) for the next one, and opened again when written,
+/// truncated or found renamed.
+#[test]
+fn the_same_with_one_descriptor_for_every_file() {
+    let seeds: Vec<u64> = match std::env::var("MODEL_SEED") {
+        Ok(s) => s.split(',').filter_map(|x| x.parse().ok()).collect(),
+        Err(_) => vec![2, 101, 103],
+    };
+    for seed in seeds {
+        run_sequence(seed, 30, Some(1));
     }
 }

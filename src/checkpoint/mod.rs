@@ -12,7 +12,7 @@ pub mod watermark;
 pub mod writer;
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -35,10 +35,13 @@ pub struct FilesSummary {
 /// What a checkpoint row says about a file besides its offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileInfo {
-    pub path: PathBuf,
+    /// Shared with the tailer's own record of the file (100,000 files each kept their name
+    /// twice).
+    pub path: Arc<Path>,
     pub id: FileId,
-    /// Content check of the file's first bytes; see [`crate::tail::fingerprint`].
-    pub fingerprint: String,
+    /// Content check of the file's first bytes; see [`crate::tail::fingerprint`]. Shared
+    /// like `path`.
+    pub fingerprint: Arc<str>,
     pub size: u64,
     pub mtime_ms: i64,
     /// Offset up to which the file was turned into records (for the status snapshot).
@@ -50,7 +53,7 @@ impl FileInfo {
     /// A file description for tests that only exercise offsets.
     pub fn for_test(path: &str) -> FileInfo {
         FileInfo {
-            path: PathBuf::from(path),
+            path: Path::new(path).into(),
             id: FileId { dev: 1, ino: 1 },
             fingerprint: "0:d41d8cd98f00b204e9800998ecf8427e".into(),
             size: 0,
@@ -102,7 +105,7 @@ impl AckTracker {
         inner.dirty.remove(&file);
         inner.marks.forget(file);
         if let Some(info) = inner.files.remove(&file) {
-            inner.dropped.push(info.path);
+            inner.dropped.push(info.path.to_path_buf());
             self.urgent.notify_one();
         }
     }

@@ -97,12 +97,12 @@ pub fn save_once(
         taken.push(dirty.iter().map(|(f, _, _)| *f).collect::<Vec<_>>());
         rows.extend(dirty.into_iter().map(|(_, info, offset)| CheckpointRow {
             flow: flow.flow_id.clone(),
-            path: info.path,
+            path: info.path.to_path_buf(),
             file_id: info.id.to_string(),
             last_modified_ms: info.mtime_ms,
             size: info.size as i64,
             offset,
-            fingerprint: Some(info.fingerprint),
+            fingerprint: Some(info.fingerprint.to_string()),
             last_updated: String::new(),
         }));
     }

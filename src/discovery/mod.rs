@@ -29,11 +29,40 @@ pub struct PathMatcher {
     depth: Option<usize>,
 }
 
+/// What a listing keeps of a file's metadata (a `Metadata` is 176 bytes: a listing of 100,000
+/// files held 40 MB of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    /// Modification time, ms since the epoch.
+    pub mtime_ms: i64,
+}
+
+impl Listed {
+    pub fn of(meta: &Metadata) -> Listed {
+        use std::os::unix::fs::MetadataExt;
+        Listed {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ms: mtime_ms(meta),
+        }
+    }
+}
+
+/// Modification time in ms since the epoch.
+pub fn mtime_ms(meta: &Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000
+}
+
 /// What one scan found.
 #[derive(Debug, Default)]
 pub struct Scan {
     /// Regular files (symlinks followed), in path order.
-    pub files: Vec<(PathBuf, Metadata)>,
+    pub files: Vec<(PathBuf, Listed)>,
     /// Directories whose name matches the glob; skipped.
     pub directories: Vec<PathBuf>,
     /// Paths that could not be listed or inspected, with the reason.
@@ -85,6 +114,7 @@ impl PathMatcher {
         let max_depth = self.depth.unwrap_or(MAX_RECURSIVE_DEPTH);
         self.walk(&self.base_dir, 1, max_depth, &mut scan);
         scan.files.sort_by(|a, b| a.0.cmp(&b.0));
+        scan.files.shrink_to_fit();
         scan
     }
 
@@ -123,7 +153,7 @@ impl PathMatcher {
                     scan.directories.push(path);
                 }
             } else if meta.is_file() && self.matches(&path) {
-                scan.files.push((path, meta));
+                scan.files.push((path, Listed::of(&meta)));
             }
         }
     }

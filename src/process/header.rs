@@ -38,6 +38,11 @@ impl HeaderSkipper {
         HeaderSkipper { remaining }
     }
 
+    /// Every header line was dropped (or there were none to drop).
+    pub fn done(&self) -> bool {
+        self.remaining == 0
+    }
+
     /// Counts the next complete line of the file; true when it is a header line to drop.
     pub fn skip_line(&mut self) -> bool {
         if self.remaining == 0 {

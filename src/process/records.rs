@@ -50,6 +50,11 @@ impl FileLines {
     pub fn is_open(&self) -> bool {
         self.multi.as_ref().is_some_and(|m| m.is_open())
     }
+
+    /// Whether the header lines were all dropped (or there were none to drop).
+    pub fn headers_done(&self) -> bool {
+        self.header.done()
+    }
 }
 
 /// What happened to a set of records in [`FlowRecords::finish`].

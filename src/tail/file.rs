@@ -4,18 +4,22 @@
 //! still read to its end), noticing truncation, and the start position. Does not own: deciding
 //! which files to tail (the tailer) or where records go.
 
-use std::fs::{File, Metadata};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::fingerprint::{self, compare_heads, Likeness, FINGERPRINT_BYTES};
+use md5::{Digest, Md5};
+
+use super::fingerprint::{self, compare_heads, Candidate, Likeness, FINGERPRINT_BYTES};
 use super::identity::FileId;
 use super::splitter::{LineSplitter, Piece};
 use crate::checkpoint::FileInfo;
+use crate::process::FileLines;
 use crate::record::FileRef;
 
 /// Bytes read per `read` call. Large blocks keep syscalls per record low; records are slices of
@@ -50,27 +54,38 @@ pub struct ReadOutcome {
 pub struct Truncation {
     /// Offset just past the last complete record read before the truncation.
     pub records_end: u64,
-    /// The first bytes of the content before the truncation.
+    /// The first bytes of the content before the truncation; empty when they were not kept
+    /// (the file was closed for the descriptor budget): then `fingerprint` tells.
     pub head: Vec<u8>,
+    /// The fingerprint of those first bytes.
+    pub fingerprint: Arc<str>,
 }
 
+impl Truncation {
+    /// How `candidate` compares with the content before the truncation.
+    pub fn likeness(&self, candidate: &mut Candidate) -> Likeness {
+        fingerprint::likeness(&self.head, &self.fingerprint, candidate)
+    }
+}
+
+/// A tailed file. What every tracked file keeps is small (its name, identity, size, offset
+/// and fingerprint); the reading state (descriptor, line splitter, partial line, the bytes
+/// before the read position, the first bytes) lives in [`Reading`] while the file is open,
+/// and is let go of when it is closed at a line boundary, so 100,000 tracked files mostly
+/// closed cost little memory.
 #[derive(Debug)]
 pub struct TailedFile {
     pub file_ref: FileRef,
     pub id: FileId,
     /// The name it was last seen under.
-    pub path: PathBuf,
+    pub path: Arc<Path>,
     /// Last known size: from the last look ([`TailedFile::refresh_info`]) or the end the last
     /// read found, whichever is later.
     pub size: u64,
     /// Last known modification time, ms since the epoch (from the last look).
     pub mtime_ms: i64,
     /// Content check of the first bytes; grows with the file up to its full length.
-    pub fingerprint: String,
-    /// The first bytes themselves (at most `FINGERPRINT_BYTES`), to recognise copies.
-    pub head: Vec<u8>,
-    /// Header skipping and multi-line state (set by the tailer).
-    pub lines: Option<crate::process::FileLines>,
+    pub fingerprint: Arc<str>,
     /// When data was last read (a multi-line record is flushed once the file is quiet).
     pub last_data: tokio::time::Instant,
     /// Not matched by the last scan (deleted, moved away, renamed out of the pattern): read to
@@ -88,20 +103,41 @@ pub struct TailedFile {
     /// Closed ([`TailedFile::close`]) and changed since (a write event, a new size or
     /// modification time in a listing, gone from the listing): to be opened again and read.
     pub pending: bool,
+    /// Opened again and found to hold other content than when it was closed (same device and
+    /// inode, other first bytes, or other bytes before the read position): the next read
+    /// starts it again from 0, as a truncation.
+    replaced: bool,
+    /// The reading state: while open, and while closed with something in it that cannot be
+    /// made again (a partial line, an oversize line being cut, header or multi-line state).
+    reading: Option<Box<Reading>>,
+    /// Without `reading`: where reading goes on.
+    parked_offset: u64,
+    /// Without `reading`: the digest of the bytes just before `parked_offset` (the last
+    /// `parked_check_len` of them, at most [`CHECK_BYTES`]), checked when the file is opened
+    /// again.
+    parked_check: [u8; 16],
+    parked_check_len: u8,
+}
+
+/// What reading a file needs besides what every tracked file keeps.
+#[derive(Debug)]
+struct Reading {
     /// The open descriptor; None while closed to stay within the descriptor budget.
     file: Option<File>,
     /// The budget's permit for `file` (None for a file opened outside the budget).
     permit: Option<OwnedSemaphorePermit>,
-    /// Opened again and found to hold other content than when it was closed (same device and
-    /// inode, other first bytes): the next read starts it again from 0, as a truncation.
-    replaced: bool,
     splitter: LineSplitter,
+    /// Header skipping and multi-line state (set by the tailer).
+    lines: Option<FileLines>,
     /// Read but not yet split into records (a partial line).
     buf: BytesMut,
     /// The file's bytes just before the read position (`offset + buf.len()`), the last
     /// `check_len` of them: what the next read expects to find there again.
     check: [u8; CHECK_BYTES],
     check_len: usize,
+    /// The first bytes themselves (at most `FINGERPRINT_BYTES`), to recognise copies; empty
+    /// after a reopen that found other content (the old fingerprint tells until the restart).
+    head: Vec<u8>,
 }
 
 impl TailedFile {
@@ -146,74 +182,176 @@ impl TailedFile {
         Ok(TailedFile {
             file_ref,
             id: FileId::of(&meta),
-            path: path.to_path_buf(),
+            path: path.into(),
             size,
             mtime_ms: mtime_ms(&meta),
-            fingerprint: fingerprint::of_head(&head),
-            head,
+            fingerprint: fingerprint::of_head(&head).into(),
             gone: false,
             more: true,
             renamed_away: false,
             unobserved: false,
             pending: false,
-            lines: None,
             last_data: tokio::time::Instant::now(),
-            file: Some(file),
-            permit: None,
             replaced: false,
-            splitter: LineSplitter::new(max_record, terminator, offset),
-            buf: BytesMut::new(),
-            check,
-            check_len,
+            reading: Some(Box::new(Reading {
+                file: Some(file),
+                permit: None,
+                splitter: LineSplitter::new(max_record, terminator, offset),
+                lines: None,
+                buf: BytesMut::new(),
+                check,
+                check_len,
+                head,
+            })),
+            parked_offset: 0,
+            parked_check: [0; 16],
+            parked_check_len: 0,
         })
     }
 
     /// Packs whole lines into records of up to `bytes` (Firehose `aggregatedRecordSizeBytes`).
     pub fn with_aggregation(mut self, bytes: usize) -> Self {
-        if bytes > 0 {
-            self.splitter = self.splitter.aggregating(bytes);
+        if let Some(r) = &mut self.reading {
+            if bytes > 0 {
+                r.splitter = r
+                    .splitter
+                    .restarted_at(r.splitter.offset())
+                    .aggregating(bytes);
+            }
         }
         self
     }
 
     /// The descriptor budget's permit, given back when the file is closed.
     pub fn with_permit(mut self, permit: Option<OwnedSemaphorePermit>) -> Self {
-        self.permit = permit;
+        if let Some(r) = &mut self.reading {
+            r.permit = permit;
+        }
         self
+    }
+
+    /// Header skipping and multi-line state, if set.
+    pub fn lines(&self) -> Option<&FileLines> {
+        self.reading.as_ref().and_then(|r| r.lines.as_ref())
+    }
+
+    /// Sets the header skipping and multi-line state (of an open file).
+    pub fn set_lines(&mut self, lines: FileLines) {
+        if let Some(r) = &mut self.reading {
+            r.lines = Some(lines);
+        }
+    }
+
+    /// The header skipping and multi-line state, made with `make` (from the offset) if none is
+    /// set; None for a closed file.
+    pub fn lines_or(&mut self, make: impl FnOnce(u64) -> FileLines) -> Option<&mut FileLines> {
+        let r = self.reading.as_mut()?;
+        let offset = r.splitter.offset();
+        Some(r.lines.get_or_insert_with(|| make(offset)))
     }
 
     /// Whether it holds a descriptor now.
     pub fn is_open(&self) -> bool {
-        self.file.is_some()
+        self.reading.as_ref().is_some_and(|r| r.file.is_some())
     }
 
     /// Whether it holds one of the budget's descriptors (a decompressed copy does not).
     pub fn holds_permit(&self) -> bool {
-        self.permit.is_some()
+        self.reading.as_ref().is_some_and(|r| r.permit.is_some())
+    }
+
+    /// Whether its reading state is kept (open, or closed with state that cannot be made
+    /// again).
+    pub fn keeps_reading_state(&self) -> bool {
+        self.reading.is_some()
     }
 
     /// Closes the descriptor (and gives its permit back). Only for a file read to its end: what
-    /// is written next is read after [`TailedFile::reopen`].
+    /// is written next is read after [`TailedFile::reopen`]. At a line boundary, with no header
+    /// or multi-line state left, the reading state is let go of too.
     pub fn close(&mut self) {
-        self.file = None;
-        self.permit = None;
+        let Some(r) = &mut self.reading else {
+            return;
+        };
+        r.file = None;
+        r.permit = None;
+        let offset = r.splitter.offset();
+        let lines_fresh = r
+            .lines
+            .as_ref()
+            .is_none_or(|l| !l.is_open() && (offset == 0 || l.headers_done()));
+        if !r.buf.is_empty() || !r.splitter.at_line_start() || !lines_fresh {
+            return;
+        }
+        self.parked_offset = offset;
+        self.parked_check = Md5::digest(&r.check[..r.check_len]).into();
+        self.parked_check_len = r.check_len as u8;
+        self.reading = None;
     }
 
-    /// Opens the file again by its name, with `permit`. The name must still lead to the same
+    /// Opens the file again by its name, with `permit`; `template` gives the line splitter's
+    /// limits when the reading state was let go of. The name must still lead to the same
     /// device and inode, holding the same first bytes; otherwise the descriptor is not kept
-    /// and the file stays closed ([`Reopened::Elsewhere`]). Same inode, other first bytes (the
-    /// file was deleted and its inode reused, or rewritten in place): kept, and the next read
-    /// reads it from 0 as a truncated file ([`Reopened::Replaced`]).
-    pub fn reopen(&mut self, permit: Option<OwnedSemaphorePermit>) -> io::Result<Reopened> {
+    /// and the file stays closed ([`Reopened::Elsewhere`]). Same inode, other first bytes or
+    /// other bytes before the read position (the file was deleted and its inode reused, or
+    /// rewritten in place): kept, and the next read reads it from 0 as a truncated file
+    /// ([`Reopened::Replaced`]).
+    pub fn reopen(
+        &mut self,
+        permit: Option<OwnedSemaphorePermit>,
+        template: &LineSplitter,
+    ) -> io::Result<Reopened> {
         let file = File::open(&self.path)?;
         let meta = file.metadata()?;
         if FileId::of(&meta) != self.id {
             return Ok(Reopened::Elsewhere);
         }
         let head = fingerprint::head(&file, meta.len())?;
-        let same = self.head.is_empty() || compare_heads(&self.head, &head) != Likeness::Different;
-        self.file = Some(file);
-        self.permit = permit;
+        let same = match &self.reading {
+            Some(r) => r.head.is_empty() || compare_heads(&r.head, &head) != Likeness::Different,
+            None => {
+                let mut candidate = Candidate::new(&head);
+                let known = fingerprint::covered(&self.fingerprint) != Some(0);
+                !known
+                    || fingerprint::likeness(&[], &self.fingerprint, &mut candidate)
+                        == Likeness::Same
+            }
+        };
+        let r = match &mut self.reading {
+            Some(r) => r,
+            None => {
+                // Made again: the bytes before the offset must be those that were there.
+                let offset = self.parked_offset;
+                let check_len = self.parked_check_len as usize;
+                let mut check = [0; CHECK_BYTES];
+                let back = offset.saturating_sub(check_len as u64);
+                let got = read_full_at(&file, &mut check[..check_len], back)?;
+                let intact = got == check_len
+                    && <[u8; 16]>::from(Md5::digest(&check[..check_len])) == self.parked_check;
+                let r = self.reading.insert(Box::new(Reading {
+                    file: None,
+                    permit: None,
+                    splitter: template.restarted_at(offset),
+                    lines: None,
+                    buf: BytesMut::new(),
+                    check,
+                    check_len,
+                    head: Vec::new(),
+                }));
+                if same && intact {
+                    r.head = head;
+                } else {
+                    // The old fingerprint stays until the restart, for its truncation.
+                    self.replaced = true;
+                }
+                r
+            }
+        };
+        r.file = Some(file);
+        r.permit = permit;
+        if self.replaced {
+            return Ok(Reopened::Replaced);
+        }
         if same {
             Ok(Reopened::Same)
         } else {
@@ -223,7 +361,10 @@ impl TailedFile {
     }
 
     fn handle_or_closed(&self) -> io::Result<&File> {
-        self.file.as_ref().ok_or_else(closed_error)
+        self.reading
+            .as_ref()
+            .and_then(|r| r.file.as_ref())
+            .ok_or_else(closed_error)
     }
 
     /// What a checkpoint stores about this file.
@@ -238,20 +379,37 @@ impl TailedFile {
         }
     }
 
+    /// How `candidate` compares with this file's first bytes (or, closed, their fingerprint).
+    pub fn likeness(&self, candidate: &mut Candidate) -> Likeness {
+        let head = self.reading.as_ref().map_or(&[][..], |r| &r.head[..]);
+        fingerprint::likeness(head, &self.fingerprint, candidate)
+    }
+
     fn refresh_head(&mut self) -> io::Result<()> {
-        self.head = fingerprint::head(self.handle_or_closed()?, self.size)?;
-        self.fingerprint = fingerprint::of_head(&self.head);
+        let head = fingerprint::head(self.handle_or_closed()?, self.size)?;
+        self.fingerprint = fingerprint::of_head(&head).into();
+        if let Some(r) = &mut self.reading {
+            r.head = head;
+        }
         Ok(())
     }
 
     /// Offset of the first byte not yet in a record.
     pub fn offset(&self) -> u64 {
-        self.splitter.offset()
+        self.reading
+            .as_ref()
+            .map_or(self.parked_offset, |r| r.splitter.offset())
     }
 
-    /// Whether everything the file held at the last look was read.
+    /// Bytes read and held as a partial line.
+    fn held(&self) -> u64 {
+        self.reading.as_ref().map_or(0, |r| r.buf.len() as u64)
+    }
+
+    /// Whether everything the file held at the last look was read. A file shorter than what
+    /// was read is not: it was truncated, and the next read starts it again from 0.
     pub fn at_end(&self) -> bool {
-        self.size <= self.offset() + self.buf.len() as u64
+        self.size == self.offset() + self.held()
     }
 
     /// Bytes in the file not yet in a record.
@@ -261,7 +419,7 @@ impl TailedFile {
 
     /// Looks at the file again (size and modification time, for its checkpoint row and status).
     pub fn refresh_info(&mut self) -> io::Result<()> {
-        let Some(file) = &self.file else {
+        let Ok(file) = self.handle_or_closed() else {
             return Ok(()); // closed: nothing was read since it was last looked at
         };
         let meta = file.metadata()?;
@@ -279,7 +437,10 @@ impl TailedFile {
         if std::mem::take(&mut self.replaced) {
             return self.restart(outcome);
         }
-        let mut pos = self.offset() + self.buf.len() as u64;
+        let Some(r) = self.reading.as_deref_mut() else {
+            return Err(closed_error());
+        };
+        let mut pos = r.splitter.offset() + r.buf.len() as u64;
         let mut checked = false;
         let mut filled = false;
         while (outcome.bytes as usize) < budget {
@@ -294,10 +455,10 @@ impl TailedFile {
             };
             let want = READ_BLOCK.min(budget - outcome.bytes as usize).min(hint);
             let got = if checked {
-                self.read_at(pos, want)?
+                r.read_at(pos, want)?
             } else {
                 checked = true;
-                match self.read_checked(pos, want)? {
+                match r.read_checked(pos, want)? {
                     Some(got) => got,
                     None => return self.restart(outcome),
                 }
@@ -306,14 +467,14 @@ impl TailedFile {
             pos += got as u64;
             self.size = self.size.max(pos);
             if got > 0 {
-                if got < want && self.buf.len() * 2 < self.buf.capacity() {
+                if got < want && r.buf.len() * 2 < r.buf.capacity() {
                     // A small read (a few appended lines) into a larger block: its records
                     // get a block of their own size, and the large one is reused at once by
                     // the next read, instead of each pinning a few KiB until acknowledged.
-                    self.buf = BytesMut::from(&self.buf[..]);
+                    r.buf = BytesMut::from(&r.buf[..]);
                 }
-                self.remember_check(got);
-                self.splitter.split(&mut self.buf, out);
+                r.remember_check(got);
+                r.splitter.split(&mut r.buf, out);
             }
             if got < want {
                 outcome.at_eof = true;
@@ -321,17 +482,38 @@ impl TailedFile {
             }
             filled = true;
         }
-        if self.buf.is_empty() {
+        if r.buf.is_empty() {
             // Let go of the block: its records keep what they need of it, and an idle file
             // does not hold a block (1,000 files held 8 MiB of them).
-            self.buf = BytesMut::new();
+            r.buf = BytesMut::new();
         }
-        if self.head.len() < FINGERPRINT_BYTES && (self.head.len() as u64) < self.size {
+        if r.head.len() < FINGERPRINT_BYTES && (r.head.len() as u64) < self.size {
             self.refresh_head()?;
         }
         Ok(outcome)
     }
 
+    /// The file was truncated: what it holds now is new data, read from 0 by the next call.
+    /// A partial line held from before is dropped: its start is in the old content.
+    fn restart(&mut self, mut outcome: ReadOutcome) -> io::Result<ReadOutcome> {
+        let Some(r) = self.reading.as_deref_mut() else {
+            return Err(closed_error());
+        };
+        outcome.truncated = Some(Truncation {
+            records_end: r.splitter.offset(),
+            head: std::mem::take(&mut r.head),
+            fingerprint: self.fingerprint.clone(),
+        });
+        r.buf.clear();
+        r.check_len = 0;
+        r.splitter = r.splitter.restarted_at(0);
+        self.refresh_info()?;
+        self.refresh_head()?;
+        Ok(outcome)
+    }
+}
+
+impl Reading {
     /// Reads up to `want` bytes at `pos` onto the end of `buf`; returns how many came.
     fn read_at(&mut self, pos: u64, want: usize) -> io::Result<usize> {
         let Some(file) = &self.file else {
@@ -403,21 +585,6 @@ impl TailedFile {
             self.check_len = keep + got;
         }
     }
-
-    /// The file was truncated: what it holds now is new data, read from 0 by the next call.
-    /// A partial line held from before is dropped: its start is in the old content.
-    fn restart(&mut self, mut outcome: ReadOutcome) -> io::Result<ReadOutcome> {
-        outcome.truncated = Some(Truncation {
-            records_end: self.offset(),
-            head: std::mem::take(&mut self.head),
-        });
-        self.buf.clear();
-        self.check_len = 0;
-        self.splitter = self.splitter.restarted_at(0);
-        self.refresh_info()?;
-        self.refresh_head()?;
-        Ok(outcome)
-    }
 }
 
 /// Reads into `buf` at `pos` until it is full or the file ends; returns the bytes read.
@@ -459,11 +626,7 @@ pub enum StartAt {
     EndOfFile,
 }
 
-/// Modification time in ms since the epoch.
-pub fn mtime_ms(meta: &Metadata) -> i64 {
-    use std::os::unix::fs::MetadataExt;
-    meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000
-}
+pub use crate::discovery::mtime_ms;
 
 fn last_line_boundary(file: &mut File, size: u64) -> io::Result<u64> {
     let from = size.saturating_sub(END_OF_FILE_LOOKBACK);
@@ -497,11 +660,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("a.log");
         std::fs::write(&path, "one\n").expect("write");
+        let template = LineSplitter::new(100, b"\n", 0);
         let mut f =
             TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 100, b"\n").expect("open");
         assert_eq!(read_all(&mut f), vec![("one\n".into(), 4)]);
         f.close();
         assert!(!f.is_open());
+        assert!(
+            !f.keeps_reading_state(),
+            "closed at a line boundary: state let go of"
+        );
+        assert_eq!(f.offset(), 4);
         let mut out = Vec::new();
         assert!(f.read(1024, &mut out).is_err(), "a closed file is not read");
 
@@ -511,13 +680,16 @@ mod tests {
             .open(&path)
             .expect("open");
         w.write_all(b"two\n").expect("write");
-        assert_eq!(f.reopen(None).expect("reopen"), Reopened::Same);
+        assert_eq!(f.reopen(None, &template).expect("reopen"), Reopened::Same);
         assert_eq!(read_all(&mut f), vec![("two\n".into(), 8)]);
 
         // Rewritten in place while closed (same inode, other first bytes): read from 0.
         f.close();
         std::fs::write(&path, "other content\n").expect("rewrite");
-        assert_eq!(f.reopen(None).expect("reopen"), Reopened::Replaced);
+        assert_eq!(
+            f.reopen(None, &template).expect("reopen"),
+            Reopened::Replaced
+        );
         let mut out = Vec::new();
         let outcome = f.read(1024, &mut out).expect("read");
         assert!(outcome.truncated.is_some(), "{outcome:?}");
@@ -527,8 +699,69 @@ mod tests {
         f.close();
         std::fs::rename(&path, dir.path().join("a.log.1")).expect("rename");
         std::fs::write(&path, "new file\n").expect("write");
-        assert_eq!(f.reopen(None).expect("reopen"), Reopened::Elsewhere);
+        assert_eq!(
+            f.reopen(None, &template).expect("reopen"),
+            Reopened::Elsewhere
+        );
         assert!(!f.is_open());
+    }
+
+    #[test]
+    fn a_closed_file_keeps_a_partial_line_and_notices_other_bytes_before_its_offset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        let template = LineSplitter::new(100, b"\n", 0);
+        std::fs::write(&path, "header\nline 1\npart").expect("write");
+        let mut f =
+            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 100, b"\n").expect("open");
+        assert_eq!(read_all(&mut f).len(), 2);
+        f.close();
+        assert!(
+            f.keeps_reading_state(),
+            "a partial line is kept while closed"
+        );
+        append(&path, b"ial\n");
+        assert_eq!(f.reopen(None, &template).expect("reopen"), Reopened::Same);
+        assert_eq!(read_all(&mut f), vec![("partial\n".into(), 22)]);
+
+        // Closed at a line boundary, then rewritten with the same first bytes but other bytes
+        // just before the offset (and past it): read again from 0.
+        f.close();
+        assert!(!f.keeps_reading_state());
+        std::fs::write(&path, "header\nline X\npartial\nmore\n").expect("rewrite");
+        assert_eq!(
+            f.reopen(None, &template).expect("reopen"),
+            Reopened::Replaced
+        );
+        let mut out = Vec::new();
+        let outcome = f.read(1024, &mut out).expect("read");
+        let truncation = outcome.truncated.expect("read as truncated");
+        assert_eq!(truncation.records_end, 22);
+        assert!(truncation.head.is_empty(), "not kept while closed");
+        let mut copy = Candidate::new(b"header\nline 1\npartial\n");
+        assert_eq!(
+            truncation.likeness(&mut copy),
+            Likeness::Same,
+            "known by its fingerprint"
+        );
+        assert_eq!(read_all(&mut f).len(), 4);
+    }
+
+    #[test]
+    fn a_file_truncated_and_written_shorter_is_not_at_its_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, "a long first line\n").expect("write");
+        let mut f =
+            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 100, b"\n").expect("open");
+        assert_eq!(read_all(&mut f).len(), 1);
+        assert!(f.at_end());
+        std::fs::write(&path, "short\n").expect("truncate and write");
+        f.refresh_info().expect("look");
+        assert!(
+            !f.at_end(),
+            "its new lines are still to be read (not to be closed)"
+        );
     }
 
     #[test]

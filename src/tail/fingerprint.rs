@@ -52,6 +52,56 @@ pub fn compare_heads(original: &[u8], candidate: &[u8]) -> Likeness {
     }
 }
 
+/// A new file's first bytes, compared with tracked files' first bytes or, for files whose
+/// bytes are not kept (closed for the descriptor budget), their fingerprints: the fingerprint
+/// of each length asked for is computed once, so comparing with many files costs one MD5 per
+/// distinct length.
+pub struct Candidate<'a> {
+    pub bytes: &'a [u8],
+    fingerprints: Vec<(u64, String)>,
+}
+
+impl<'a> Candidate<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Candidate {
+            bytes,
+            fingerprints: Vec::new(),
+        }
+    }
+
+    /// The fingerprint of the first `n` bytes; None when there are fewer.
+    fn fingerprint_of(&mut self, n: u64) -> Option<&str> {
+        if (self.bytes.len() as u64) < n {
+            return None;
+        }
+        let i = match self.fingerprints.iter().position(|(len, _)| *len == n) {
+            Some(i) => i,
+            None => {
+                let fp = of_head(&self.bytes[..n as usize]);
+                self.fingerprints.push((n, fp));
+                self.fingerprints.len() - 1
+            }
+        };
+        Some(&self.fingerprints[i].1)
+    }
+}
+
+/// Compares `candidate` with another file known by its first bytes `original` or, when those
+/// are not kept (empty), by its `fingerprint`. From a fingerprint only `Same` or `Different`
+/// can be told: a candidate shorter than what the fingerprint covers is `Different`.
+pub fn likeness(original: &[u8], fingerprint: &str, candidate: &mut Candidate) -> Likeness {
+    if !original.is_empty() {
+        return compare_heads(original, candidate.bytes);
+    }
+    match covered(fingerprint) {
+        Some(n) if n > 0 => match candidate.fingerprint_of(n) {
+            Some(fp) if fp == fingerprint => Likeness::Same,
+            _ => Likeness::Different,
+        },
+        _ => Likeness::Different,
+    }
+}
+
 /// The byte count a stored fingerprint covers.
 pub fn covered(stored: &str) -> Option<u64> {
     stored.split_once(':')?.0.parse().ok()
@@ -85,6 +135,29 @@ mod tests {
         assert_eq!(compare_heads(b"abc", b"abx"), Likeness::Different);
         assert_eq!(compare_heads(b"abc", b"x"), Likeness::Different);
         assert_eq!(compare_heads(b"", b"anything"), Likeness::Different);
+    }
+
+    #[test]
+    fn a_file_known_by_its_fingerprint_only_is_compared_by_digest() {
+        let fp = of_head(b"abc");
+        let mut longer = Candidate::new(b"abcdef");
+        assert_eq!(likeness(b"", &fp, &mut longer), Likeness::Same);
+        assert_eq!(
+            likeness(b"", &of_head(b"abd"), &mut longer),
+            Likeness::Different
+        );
+        // Computed once per length, then compared again.
+        assert_eq!(likeness(b"", &fp, &mut longer), Likeness::Same);
+        assert_eq!(longer.fingerprints.len(), 1);
+        let mut shorter = Candidate::new(b"ab");
+        assert_eq!(likeness(b"", &fp, &mut shorter), Likeness::Different);
+        // The bytes, when kept, are compared as before (a prefix is told apart).
+        assert_eq!(likeness(b"abc", &fp, &mut shorter), Likeness::Prefix);
+        assert_eq!(
+            likeness(b"", &of_head(b""), &mut longer),
+            Likeness::Different,
+            "an empty file's fingerprint says nothing"
+        );
     }
 
     #[test]

@@ -16,7 +16,6 @@ pub mod splitter;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
-use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,15 +29,16 @@ use crate::checkpoint::resume::{self, Checkpoints, Found, Reason, Stored};
 use crate::checkpoint::AckTracker;
 use crate::config::{FlowPlan, InitialPosition};
 use crate::discovery::watch::{Changes, DirWatcher};
-use crate::discovery::PathMatcher;
+use crate::discovery::{Listed, PathMatcher};
 use crate::metrics::Events;
 use crate::process::{FlowRecords, DEFAULT_MULTI_LINE_FLUSH_INTERVAL};
 use crate::record::{Chunk, FileRef, Record};
 use budget::Descriptors;
 use cost::Cost;
 use file::{Reopened, StartAt, TailedFile, Truncation};
-use fingerprint::{compare_heads, Likeness};
+use fingerprint::{Candidate, Likeness};
 use identity::FileId;
+use splitter::LineSplitter;
 
 /// Bytes read from one file per turn before moving to the next file. Also what one file adds to
 /// a record chunk before it is handed on: with 1 MiB, a backlog kept ~3 MiB more of read
@@ -213,6 +213,8 @@ pub struct Tailer {
     resumed: HashSet<String>,
     /// Where compressed rotations are decompressed to.
     scratch_dir: PathBuf,
+    /// The flow's line splitter limits, for files opened again without their reading state.
+    template: LineSplitter,
     first_scan: bool,
     last_scan: Option<Instant>,
     /// When every file was last looked at, with its checkpoint information refreshed.
@@ -242,6 +244,7 @@ impl Tailer {
         stored: Vec<Stored>,
         records: Arc<FlowRecords>,
     ) -> Tailer {
+        let template = splitter_for(&flow);
         Tailer {
             name: format!("FileTailer[{}]", flow.id),
             flow,
@@ -265,6 +268,7 @@ impl Tailer {
             settling: HashMap::new(),
             resumed: HashSet::new(),
             scratch_dir: std::env::temp_dir(),
+            template,
             first_scan: true,
             last_scan: None,
             last_full_pass: None,
@@ -549,21 +553,24 @@ impl Tailer {
         self.files
             .reserve_exact(scan.files.len().saturating_sub(self.files.len()));
         for (path, meta) in scan.files {
-            let id = FileId::of(&meta);
+            let id = FileId {
+                dev: meta.dev,
+                ino: meta.ino,
+            };
             if let Some(&i) = tracked.get(&id) {
                 let f = &mut self.files[i];
                 // A closed file that changed since it was closed is opened and read again.
-                if !f.is_open() && (meta.len() != f.size || file::mtime_ms(&meta) != f.mtime_ms) {
+                if !f.is_open() && (meta.size != f.size || meta.mtime_ms != f.mtime_ms) {
                     f.pending = true;
                 }
-                if f.path != path {
+                if *f.path != *path {
                     info!(
                         "{}: {} was renamed to {}; still reading it.",
                         self.name,
                         f.path.display(),
                         path.display()
                     );
-                    f.path = path;
+                    f.path = path.into();
                     self.acks.observe(f.file_ref, f.info());
                 }
                 f.gone = false;
@@ -580,7 +587,7 @@ impl Tailer {
                 }
                 (start, reason)
             } else {
-                match self.copy_source(&path, meta.len()) {
+                match self.copy_source(&path, meta.size) {
                     Some(CopyOf::Truncated(records_end, old)) => {
                         original = Some(old);
                         (StartAt::Offset(records_end), Reason::CopyOfTruncated)
@@ -592,7 +599,7 @@ impl Tailer {
                             id,
                             since: Instant::now(),
                             first_seen: Instant::now(),
-                            size: meta.len(),
+                            size: meta.size,
                         });
                         continue;
                     }
@@ -631,7 +638,7 @@ impl Tailer {
                         f.path.display(),
                         name.display()
                     );
-                    f.path = name;
+                    f.path = name.into();
                     f.gone = false;
                 }
                 found => {
@@ -642,7 +649,7 @@ impl Tailer {
                         f.path.display(),
                         name.display()
                     );
-                    f.path = name;
+                    f.path = name.into();
                     f.renamed_away = true;
                 }
             }
@@ -780,13 +787,7 @@ impl Tailer {
     /// Bytes of whole lines packed into one record (Firehose `aggregatedRecordSizeBytes`); 0
     /// for one line per record.
     fn aggregation(&self) -> usize {
-        match self.flow.destination {
-            crate::config::Destination::Firehose {
-                aggregated_record_size_bytes,
-                ..
-            } if self.flow.multi_line_start_pattern.is_none() => aggregated_record_size_bytes,
-            _ => 0,
-        }
+        aggregation(&self.flow)
     }
 
     /// Starts tracking `path` at `start`; a copytruncate copy names the `original` it continues.
@@ -851,7 +852,7 @@ impl Tailer {
                     && !f.more
                     && !f.gone
                     && !f.pending
-                    && !f.lines.as_ref().is_some_and(|l| l.is_open())
+                    && !f.lines().is_some_and(|l| l.is_open())
                     && now.duration_since(f.last_data) >= quiet
             })
             .map(|(i, f)| (f.last_data, i))
@@ -910,7 +911,7 @@ impl Tailer {
             opened += 1;
             let f = &mut self.files[i];
             // Stays pending (not to be closed again) until the read pass has read it.
-            match f.reopen(Some(permit)) {
+            match f.reopen(Some(permit), &self.template) {
                 Ok(Reopened::Same) => {}
                 Ok(Reopened::Replaced) => {
                     info!(
@@ -971,10 +972,19 @@ impl Tailer {
         // held the old and the new one (100 MB) at the moment of the copy.
         self.files.reserve_exact(self.waiting.len());
         self.waiting.sort_by_key(|w| std::cmp::Reverse(w.mtime_ms));
-        while let Some(w) = self.waiting.last() {
+        let rotated_dir = self.flow.rotated_file_directory.clone();
+        while let Some(w) = self.waiting.last_mut() {
             if !still_at(&w.path, w.id) {
-                self.waiting.pop(); // gone or replaced: the next listing decides
-                continue;
+                // Renamed before it had a descriptor (rotated, or out of the pattern): opened
+                // under the name it has now, and read to its end if that is out of the
+                // pattern. Deleted: nothing is left to read.
+                match name_by_inode(&w.path, rotated_dir.as_deref(), w.id) {
+                    Some(name) => w.path = name,
+                    None => {
+                        self.waiting.pop();
+                        continue;
+                    }
+                }
             }
             let Some(permit) = self.take_permit() else {
                 break;
@@ -1040,7 +1050,7 @@ impl Tailer {
         let opened = TailedFile::open(path, file_ref, start, max_record, terminator);
         match opened.map(|f| f.with_aggregation(aggregate).with_permit(Some(permit))) {
             Ok(mut f) => {
-                f.lines = Some(self.records.for_file(f.offset()));
+                f.set_lines(self.records.for_file(f.offset()));
                 self.next_ref += 1;
                 info!(
                     "{}: Opening {} for parsing at offset {} ({}).",
@@ -1077,8 +1087,9 @@ impl Tailer {
     fn copy_source(&self, path: &Path, size: u64) -> Option<CopyOf> {
         let file = std::fs::File::open(path).ok()?;
         let head = fingerprint::head(&file, size).ok()?;
+        let mut candidate = Candidate::new(&head);
         for (old, t, _) in &self.truncations {
-            match compare_heads(&t.head, &head) {
+            match t.likeness(&mut candidate) {
                 Likeness::Same if size >= t.records_end => {
                     return Some(CopyOf::Truncated(t.records_end, *old))
                 }
@@ -1089,7 +1100,7 @@ impl Tailer {
         let maybe = self
             .files
             .iter()
-            .any(|f| compare_heads(&f.head, &head) != Likeness::Different);
+            .any(|f| f.likeness(&mut candidate) != Likeness::Different);
         maybe.then_some(CopyOf::Maybe)
     }
 
@@ -1119,19 +1130,20 @@ impl Tailer {
             } else {
                 now.duration_since(h.since) >= COPY_WAIT
             };
+            let mut candidate = Candidate::new(&head);
             let copy_of = self
                 .truncations
                 .iter()
-                .find(|(_, t, _)| compare_heads(&t.head, &head) == Likeness::Same)
+                .find(|(_, t, _)| t.likeness(&mut candidate) == Likeness::Same)
                 .map(|(old, t, _)| (t.records_end, *old));
             let undecided = self
                 .truncations
                 .iter()
-                .any(|(_, t, _)| compare_heads(&t.head, &head) != Likeness::Different)
+                .any(|(_, t, _)| t.likeness(&mut candidate) != Likeness::Different)
                 || self
                     .files
                     .iter()
-                    .any(|f| compare_heads(&f.head, &head) != Likeness::Different);
+                    .any(|f| f.likeness(&mut candidate) != Likeness::Different);
             let start = match copy_of {
                 Some((end, old)) if size >= end || stalled => (
                     StartAt::Offset(end.min(size)),
@@ -1160,7 +1172,7 @@ impl Tailer {
         let new = FileRef(self.next_ref);
         self.next_ref += 1;
         f.file_ref = new;
-        f.lines = Some(self.records.for_file(0));
+        f.set_lines(self.records.for_file(0));
         self.acks.retire(old);
         self.acks.start(new, 0, f.info());
         self.closed.push((old, t.records_end));
@@ -1175,14 +1187,14 @@ impl Tailer {
             .files
             .iter()
             .find(|f| f.file_ref == new)
-            .map(|f| f.path.clone())
+            .map(|f| f.path.to_path_buf())
             .unwrap_or_default();
         let mut name = path.into_os_string();
         name.push(format!(" (content before its truncation at {wall_ms} ms)"));
         let info = crate::checkpoint::FileInfo {
-            path: PathBuf::from(name),
+            path: PathBuf::from(name).into(),
             id: FileId::placeholder((wall_ms << 16) | (placeholder.0 & 0xffff)),
-            fingerprint: fingerprint::of_head(&t.head),
+            fingerprint: t.fingerprint.clone(),
             // Past the offset: a start after a crash looks for its compressed copy.
             size: t.records_end + 1,
             mtime_ms: wall_ms as i64,
@@ -1277,16 +1289,16 @@ impl Tailer {
             let Ok(head) = compressed::head(&path, codec, fingerprint::FINGERPRINT_BYTES) else {
                 continue; // not readable yet (still being written?): looked at again next pass
             };
-            let likeness = |p: &PendingCompressed| compare_heads(&p.truncation.head, &head);
+            let mut candidate = Candidate::new(&head);
             let Some(i) = self
                 .pending_compressed
                 .iter()
-                .position(|p| likeness(p) == Likeness::Same)
+                .position(|p| p.truncation.likeness(&mut candidate) == Likeness::Same)
             else {
                 if self
                     .pending_compressed
                     .iter()
-                    .all(|p| likeness(p) == Likeness::Different)
+                    .all(|p| p.truncation.likeness(&mut candidate) == Likeness::Different)
                 {
                     self.not_copies.insert(key);
                 }
@@ -1382,7 +1394,7 @@ impl Tailer {
             }
         };
         self.next_ref += 1;
-        f.lines = Some(self.records.for_file(f.offset()));
+        f.set_lines(self.records.for_file(f.offset()));
         f.gone = true;
         // Read from a scratch file under the archive's name: no name leads to it, and its
         // checkpoint row keeps the archive's name.
@@ -1398,11 +1410,11 @@ impl Tailer {
     }
 
     /// Where a file found by the first scan starts, from the stored checkpoints.
-    fn start_at_launch(&self, path: &Path, meta: &Metadata, id: FileId) -> (StartAt, Reason) {
+    fn start_at_launch(&self, path: &Path, meta: &Listed, id: FileId) -> (StartAt, Reason) {
         let found = Found {
             file_id: id.to_string(),
-            size: meta.len(),
-            mtime_ms: file::mtime_ms(meta),
+            size: meta.size,
+            mtime_ms: meta.mtime_ms,
         };
         let fingerprint_like = |stored: &str| {
             let f = std::fs::File::open(path).ok()?;
@@ -1476,7 +1488,7 @@ impl Tailer {
                     || f.pending
                     || f.gone
                     || written.contains(f.path.as_os_str())
-                    || f.lines.as_ref().is_some_and(|l| l.is_open())
+                    || f.lines().is_some_and(|l| l.is_open())
             });
             if !wanted {
                 i += 1;
@@ -1531,18 +1543,24 @@ impl Tailer {
                 self.acks.observe(file_ref, f.info());
             }
             let now = Instant::now();
-            let offset = f.offset();
-            let lines = f.lines.get_or_insert_with(|| self.records.for_file(offset));
-            let (mut grouped, _headers) = lines.push(pieces);
             if outcome.bytes > 0 {
                 f.last_data = now;
             }
             // An open multi-line record is complete when the file goes quiet, is let go, or
             // is truncated (its lines belong to the old content).
             let quiet = now.duration_since(f.last_data) >= DEFAULT_MULTI_LINE_FLUSH_INTERVAL;
-            if lines.is_open() && (done || quiet || was_truncated) {
-                grouped.extend(lines.flush());
-            }
+            let records = &self.records;
+            let grouped = match f.lines_or(|offset| records.for_file(offset)) {
+                Some(lines) => {
+                    let (mut grouped, _headers) = lines.push(pieces);
+                    if lines.is_open() && (done || quiet || was_truncated) {
+                        grouped.extend(lines.flush());
+                    }
+                    grouped
+                }
+                // Read just now, so open: never without its reading state.
+                None => pieces,
+            };
             if grouped.is_empty() {
                 self.counters.bytes_read(outcome.bytes);
             } else {
@@ -1716,6 +1734,28 @@ fn open_error_message(tailer: &str, path: &std::path::Path, e: &std::io::Error) 
     } else {
         format!("{tailer}: cannot open {}: {e}; will retry.", path.display())
     }
+}
+
+/// Bytes of whole lines packed into one record (Firehose `aggregatedRecordSizeBytes`); 0 for
+/// one line per record.
+fn aggregation(flow: &FlowPlan) -> usize {
+    match flow.destination {
+        crate::config::Destination::Firehose {
+            aggregated_record_size_bytes,
+            ..
+        } if flow.multi_line_start_pattern.is_none() => aggregated_record_size_bytes,
+        _ => 0,
+    }
+}
+
+/// A line splitter with the flow's limits.
+fn splitter_for(flow: &FlowPlan) -> LineSplitter {
+    LineSplitter::new(
+        flow.max_record_data_bytes(),
+        &flow.truncated_record_terminator,
+        0,
+    )
+    .aggregating(aggregation(flow))
 }
 
 #[cfg(test)]

@@ -64,6 +64,11 @@ impl LineSplitter {
         }
     }
 
+    /// Not inside an oversize line being cut: what comes next starts a line.
+    pub fn at_line_start(&self) -> bool {
+        self.cut.is_none()
+    }
+
     /// File offset of the first byte not yet turned into a record (the start of the held
     /// partial line).
     pub fn offset(&self) -> u64 {
