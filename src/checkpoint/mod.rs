@@ -213,18 +213,23 @@ impl AckTracker {
         true
     }
 
-    /// The watermarks that moved since the last call, with what to store about their files.
-    pub fn take_dirty(&self) -> Vec<(FileRef, FileInfo, u64)> {
+    /// At most `limit` of the watermarks that moved since they were last taken, with what to
+    /// store about their files.
+    pub fn take_dirty(&self, limit: usize) -> Vec<(FileRef, FileInfo, u64)> {
         let mut inner = self.lock();
-        let dirty = std::mem::take(&mut inner.dirty);
-        dirty
-            .into_iter()
-            .filter_map(|f| {
-                let offset = inner.marks.acked(f)?;
-                let info = inner.files.get(&f)?.clone();
-                Some((f, info, offset))
-            })
-            .collect()
+        let mut taken = Vec::new();
+        while taken.len() < limit {
+            let Some(f) = inner.dirty.pop_first() else {
+                break;
+            };
+            let Some(offset) = inner.marks.acked(f) else {
+                continue;
+            };
+            if let Some(info) = inner.files.get(&f) {
+                taken.push((f, info.clone(), offset));
+            }
+        }
+        taken
     }
 
     /// Puts back watermarks whose save failed, to be saved next time.

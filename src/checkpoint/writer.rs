@@ -85,33 +85,42 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Saves every flow's moved watermarks in one transaction. On failure they are put back.
+/// Rows saved per transaction: a start with 100,000 new files built all their rows at once
+/// (28 MB) before.
+const SAVE_CHUNK: usize = 4096;
+
+/// Saves every flow's moved watermarks, [`SAVE_CHUNK`] rows per transaction. On failure the
+/// rows not saved are put back.
 pub fn save_once(
     store: &mut CheckpointStore,
     flows: &[FlowCheckpoints],
 ) -> Result<usize, super::store::StoreError> {
-    let mut rows = Vec::new();
-    let mut taken = Vec::new();
+    let mut saved = 0;
     for flow in flows {
-        let dirty = flow.acks.take_dirty();
-        taken.push(dirty.iter().map(|(f, _, _)| *f).collect::<Vec<_>>());
-        rows.extend(dirty.into_iter().map(|(_, info, offset)| CheckpointRow {
-            flow: flow.flow_id.clone(),
-            path: info.path.to_path_buf(),
-            file_id: info.id.to_string(),
-            last_modified_ms: info.mtime_ms,
-            size: info.size as i64,
-            offset,
-            fingerprint: Some(info.fingerprint.to_string()),
-            last_updated: String::new(),
-        }));
-    }
-    if !rows.is_empty() {
-        if let Err(e) = store.save(&rows) {
-            for (flow, files) in flows.iter().zip(taken) {
-                flow.acks.restore_dirty(files);
+        loop {
+            let dirty = flow.acks.take_dirty(SAVE_CHUNK);
+            if dirty.is_empty() {
+                break;
             }
-            return Err(e);
+            let taken: Vec<_> = dirty.iter().map(|(f, _, _)| *f).collect();
+            let rows: Vec<CheckpointRow> = dirty
+                .into_iter()
+                .map(|(_, info, offset)| CheckpointRow {
+                    flow: flow.flow_id.clone(),
+                    path: info.path.to_path_buf(),
+                    file_id: info.id.to_string(),
+                    last_modified_ms: info.mtime_ms,
+                    size: info.size as i64,
+                    offset,
+                    fingerprint: Some(info.fingerprint.to_string()),
+                    last_updated: String::new(),
+                })
+                .collect();
+            if let Err(e) = store.save(&rows) {
+                flow.acks.restore_dirty(taken);
+                return Err(e);
+            }
+            saved += rows.len();
         }
     }
     // Rows to delete go after the saves: a row that replaces one (a copy's, for the placeholder
@@ -128,5 +137,5 @@ pub fn save_once(
             deleted += 1;
         }
     }
-    Ok(rows.len() + deleted)
+    Ok(saved + deleted)
 }

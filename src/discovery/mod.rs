@@ -58,6 +58,15 @@ pub fn mtime_ms(meta: &Metadata) -> i64 {
     meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000
 }
 
+/// What a listing could not look at, besides the files it found.
+#[derive(Debug, Default)]
+pub struct Problems {
+    /// Directories whose name matches the glob; skipped.
+    pub directories: Vec<PathBuf>,
+    /// Paths that could not be listed or inspected, with the reason.
+    pub errors: Vec<(PathBuf, io::Error)>,
+}
+
 /// What one scan found.
 #[derive(Debug, Default)]
 pub struct Scan {
@@ -108,22 +117,41 @@ impl PathMatcher {
         self.glob.is_match(rel)
     }
 
-    /// Lists the matching paths now. A missing base directory is an empty result, as in Java.
+    /// Lists the matching paths now, in path order. A missing base directory is an empty
+    /// result, as in Java.
     pub fn scan(&self) -> Scan {
-        let mut scan = Scan::default();
-        let max_depth = self.depth.unwrap_or(MAX_RECURSIVE_DEPTH);
-        self.walk(&self.base_dir, 1, max_depth, &mut scan);
-        scan.files.sort_by(|a, b| a.0.cmp(&b.0));
-        scan.files.shrink_to_fit();
-        scan
+        let mut files = Vec::new();
+        let problems = self.scan_each(|path, listed| files.push((path, listed)));
+        files.sort_by(|a: &(PathBuf, Listed), b| a.0.cmp(&b.0));
+        Scan {
+            files,
+            directories: problems.directories,
+            errors: problems.errors,
+        }
     }
 
-    fn walk(&self, dir: &Path, depth: usize, max_depth: usize, scan: &mut Scan) {
+    /// Like [`PathMatcher::scan`], giving each matching file to `found` as it is listed
+    /// (directory order), so a listing of 100,000 files is not held at once.
+    pub fn scan_each(&self, mut found: impl FnMut(PathBuf, Listed)) -> Problems {
+        let mut problems = Problems::default();
+        let max_depth = self.depth.unwrap_or(MAX_RECURSIVE_DEPTH);
+        self.walk(&self.base_dir, 1, max_depth, &mut found, &mut problems);
+        problems
+    }
+
+    fn walk(
+        &self,
+        dir: &Path,
+        depth: usize,
+        max_depth: usize,
+        found: &mut impl FnMut(PathBuf, Listed),
+        problems: &mut Problems,
+    ) {
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound && dir == self.base_dir => return,
             Err(e) => {
-                scan.errors.push((dir.to_path_buf(), e));
+                problems.errors.push((dir.to_path_buf(), e));
                 return;
             }
         };
@@ -131,7 +159,7 @@ impl PathMatcher {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(e) => {
-                    scan.errors.push((dir.to_path_buf(), e));
+                    problems.errors.push((dir.to_path_buf(), e));
                     continue;
                 }
             };
@@ -141,19 +169,19 @@ impl PathMatcher {
                 // Gone between listing and stat (rotation in progress): the next scan sees it.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => {
-                    scan.errors.push((path, e));
+                    problems.errors.push((path, e));
                     continue;
                 }
             };
             if meta.is_dir() {
                 if depth < max_depth {
-                    self.walk(&path, depth + 1, max_depth, scan);
+                    self.walk(&path, depth + 1, max_depth, found, problems);
                 }
                 if self.matches(&path) {
-                    scan.directories.push(path);
+                    problems.directories.push(path);
                 }
             } else if meta.is_file() && self.matches(&path) {
-                scan.files.push((path, Listed::of(&meta)));
+                found(path, Listed::of(&meta));
             }
         }
     }

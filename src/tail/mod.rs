@@ -508,9 +508,37 @@ impl Tailer {
 
     /// Lists the pattern and reconciles the tracked files with it.
     fn rescan(&mut self) {
-        let scan = self.matcher.scan();
+        for f in &mut self.files {
+            f.gone = true;
+        }
+        let first_scan = std::mem::replace(&mut self.first_scan, false);
+        let tracked: HashMap<FileId, usize> = self
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.id, i))
+            .collect();
+        // Tracked files are reconciled as they are listed; only new ones are kept, to be
+        // taken in path order.
+        let mut new_files = Vec::new();
+        let problems = {
+            let files = &mut self.files;
+            let acks = &self.acks;
+            let name = &self.name;
+            self.matcher.scan_each(|path, meta| {
+                let id = FileId {
+                    dev: meta.dev,
+                    ino: meta.ino,
+                };
+                match tracked.get(&id) {
+                    Some(&i) => still_listed(&mut files[i], path, &meta, acks, name),
+                    None => new_files.push((path, meta)),
+                }
+            })
+        };
+        drop(tracked);
         self.last_scan = Some(Instant::now());
-        for (path, err) in &scan.errors {
+        for (path, err) in &problems.errors {
             let msg = if err.kind() == std::io::ErrorKind::PermissionDenied {
                 format!(
                     "{}: cannot list {}: permission denied for {}: {}.",
@@ -531,7 +559,7 @@ impl Tailer {
             };
             self.complain(path, msg);
         }
-        for dir in &scan.directories {
+        for dir in &problems.directories {
             let msg = format!(
                 "{}: {} matches the file pattern but is a directory; skipped.",
                 self.name,
@@ -539,43 +567,13 @@ impl Tailer {
             );
             self.complain(dir, msg);
         }
-        for f in &mut self.files {
-            f.gone = true;
-        }
-        let first_scan = std::mem::replace(&mut self.first_scan, false);
-        let tracked: HashMap<FileId, usize> = self
-            .files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.id, i))
-            .collect();
         let waiting: HashSet<FileId> = self.waiting.iter().map(|w| w.id).collect();
-        self.files
-            .reserve_exact(scan.files.len().saturating_sub(self.files.len()));
-        for (path, meta) in scan.files {
+        new_files.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, meta) in new_files {
             let id = FileId {
                 dev: meta.dev,
                 ino: meta.ino,
             };
-            if let Some(&i) = tracked.get(&id) {
-                let f = &mut self.files[i];
-                // A closed file that changed since it was closed is opened and read again.
-                if !f.is_open() && (meta.size != f.size || meta.mtime_ms != f.mtime_ms) {
-                    f.pending = true;
-                }
-                if *f.path != *path {
-                    info!(
-                        "{}: {} was renamed to {}; still reading it.",
-                        self.name,
-                        f.path.display(),
-                        path.display()
-                    );
-                    f.path = path.into();
-                    self.acks.observe(f.file_ref, f.info());
-                }
-                f.gone = false;
-                continue;
-            }
             if waiting.contains(&id) || self.held.iter().any(|h| h.id == id) {
                 continue;
             }
@@ -1734,6 +1732,24 @@ fn open_error_message(tailer: &str, path: &std::path::Path, e: &std::io::Error) 
     } else {
         format!("{tailer}: cannot open {}: {e}; will retry.", path.display())
     }
+}
+
+/// A tracked file found again by a listing, as `path` with `meta`: not gone; opened again
+/// when it changed while closed; followed to its new name when renamed within the pattern.
+fn still_listed(f: &mut TailedFile, path: PathBuf, meta: &Listed, acks: &AckTracker, name: &str) {
+    if !f.is_open() && (meta.size != f.size || meta.mtime_ms != f.mtime_ms) {
+        f.pending = true;
+    }
+    if *f.path != *path {
+        info!(
+            "{name}: {} was renamed to {}; still reading it.",
+            f.path.display(),
+            path.display()
+        );
+        f.path = path.into();
+        acks.observe(f.file_ref, f.info());
+    }
+    f.gone = false;
 }
 
 /// Bytes of whole lines packed into one record (Firehose `aggregatedRecordSizeBytes`); 0 for
