@@ -10,9 +10,9 @@
 //! one nullable column, `fingerprint`; see [`FINGERPRINT_COLUMN`].
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
+use std::hash::{Hash, Hasher};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};

