@@ -195,6 +195,71 @@ fn restart_resumes_from_checkpoints_also_after_rotation_while_stopped() {
 }
 
 #[test]
+fn a_copytruncate_rotation_while_stopped_continues_the_copy_from_the_checkpoint() {
+    let emu = Emulators::shared();
+    emu.create_stream("copytruncate-stopped-stream", 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    let stream = "copytruncate-stopped-stream";
+    let cfg = config(emu, &logs.join("app.log*"), stream);
+    let line = |i: usize| format!("copytruncate line {i:04}\n");
+    let append = |from: usize, to: usize| {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logs.join("app.log"))
+            .expect("open");
+        for i in from..to {
+            f.write_all(line(i).as_bytes()).expect("write");
+        }
+    };
+
+    append(0, 100);
+    let mut agent = Agent::start(dir.path(), &cfg, &aws_test_env());
+    assert!(
+        eventually(WAIT, || emu.kinesis_records(stream).len() >= 100),
+        "log:\n{}",
+        agent.log_text()
+    );
+    assert!(agent.stop().success());
+
+    // While the agent is stopped: more lines, then logrotate's copytruncate (the copy sorts
+    // after the original here, and holds lines already sent), then lines in the truncated file
+    // (more than it held, so a size check alone would take it for the same file grown).
+    append(100, 120);
+    fs::copy(logs.join("app.log"), logs.join("app.log.1")).expect("copy");
+    OpenOptions::new()
+        .write(true)
+        .open(logs.join("app.log"))
+        .expect("open")
+        .set_len(0)
+        .expect("truncate");
+    append(120, 300);
+
+    let mut agent = Agent::start(dir.path(), &cfg, &aws_test_env());
+    assert!(
+        eventually(WAIT, || emu.kinesis_records(stream).len() >= 300),
+        "log:\n{}",
+        agent.log_text()
+    );
+    assert!(agent.stop().success());
+    let log = agent.log_text();
+    assert!(
+        log.contains("copytruncate while the agent was stopped"),
+        "log:\n{log}"
+    );
+    let got = received(emu, stream);
+    let written: Vec<String> = (0..300).map(line).collect();
+    let (missing, duplicates) = compare(&written, &got);
+    assert!(missing.is_empty(), "missing: {missing:?}");
+    assert_eq!(
+        duplicates, 0,
+        "the copy's first 100 lines were sent before; log:\n{log}"
+    );
+}
+
+#[test]
 fn an_exact_path_file_renamed_out_of_the_pattern_while_stopped_is_read_to_its_end() {
     let emu = Emulators::shared();
     emu.create_stream("renamed-out-stream", 1);

@@ -45,6 +45,10 @@ pub enum Reason {
     ShippedByJavaAgent,
     /// Found after start: the copy a copytruncate rotation made of a file being read.
     CopyOfTruncated,
+    /// Found at start: a new file holding what a checkpointed file held, while that file now
+    /// holds other content (copytruncate just before the agent stopped, or while it was
+    /// stopped): it continues from that checkpoint.
+    CopyOfCheckpointed,
     /// A checkpointed file renamed out of the pattern while the agent was stopped, found again
     /// by its device, inode and first bytes: its unread end is read, then it is let go of.
     RecoveredOutsidePattern,
@@ -84,7 +88,7 @@ impl Checkpoints {
         &self.rows
     }
 
-    fn by_id(&self, file_id: &str) -> Option<&Stored> {
+    pub fn by_id(&self, file_id: &str) -> Option<&Stored> {
         self.by_id.get(file_id).map(|&i| &self.rows[i])
     }
 }

@@ -572,17 +572,23 @@ impl Tailer {
         // Most wait for a descriptor when there are many: room for all at once (doubling a
         // list of 100,000 held both copies).
         self.waiting.reserve_exact(new_files.len());
-        for (path, meta) in new_files {
-            let id = FileId {
-                dev: meta.dev,
-                ino: meta.ino,
-            };
+        // At start every file's start is decided first: a copy continues from the checkpoint
+        // of the file it was copied from, whichever of the two is listed first.
+        let mut starts = Vec::new();
+        if first_scan {
+            starts = new_files
+                .iter()
+                .map(|(path, meta)| self.start_at_launch(path, meta, listed_id(meta)))
+                .collect();
+            self.continue_copies_at_launch(&new_files, &mut starts);
+        }
+        for (i, (path, meta)) in new_files.into_iter().enumerate() {
+            let id = listed_id(&meta);
             if waiting.contains(&id) || self.held.iter().any(|h| h.id == id) {
                 continue;
             }
             let mut original = None;
-            let (start, reason) = if first_scan {
-                let (start, reason) = self.start_at_launch(&path, &meta, id);
+            let (start, reason) = if let Some(&(start, reason)) = starts.get(i) {
                 if reason == Reason::Checkpoint {
                     self.resumed.insert(id.to_string());
                 }
@@ -1433,6 +1439,48 @@ impl Tailer {
         )
     }
 
+    /// At start: a new file (no checkpoint of its own) whose first bytes are those a
+    /// checkpointed file held, where that file now holds other content, is the copy a
+    /// copytruncate rotation made of it just before the agent stopped or while it was stopped
+    /// (the truncation was not seen): it continues from that checkpoint, not from 0. Each
+    /// checkpoint is continued by one copy (the first in path order).
+    fn continue_copies_at_launch(
+        &self,
+        files: &[(PathBuf, Listed)],
+        starts: &mut [(StartAt, Reason)],
+    ) {
+        let mut replaced: Vec<&Stored> = files
+            .iter()
+            .zip(starts.iter())
+            .filter(|(_, (_, reason))| *reason == Reason::CheckpointDidNotMatch)
+            .filter_map(|((_, meta), _)| self.stored.by_id(&listed_id(meta).to_string()))
+            .filter(|row| row.offset > 0 && row.fingerprint.is_some())
+            .collect();
+        if replaced.is_empty() {
+            return;
+        }
+        for ((path, meta), start) in files.iter().zip(starts.iter_mut()) {
+            if start.1 != Reason::NewSinceLastRun {
+                continue;
+            }
+            let Ok(file) = std::fs::File::open(path) else {
+                continue;
+            };
+            let Some(k) = replaced.iter().position(|row| {
+                let stored = row.fingerprint.as_deref().unwrap_or_default();
+                meta.size >= row.offset
+                    && fingerprint::like(&file, stored).as_deref() == Some(stored)
+            }) else {
+                continue;
+            };
+            let row = replaced.swap_remove(k);
+            *start = (StartAt::Offset(row.offset), Reason::CopyOfCheckpointed);
+            if replaced.is_empty() {
+                break;
+            }
+        }
+    }
+
     fn explain(&self, reason: Reason) -> &'static str {
         match reason {
             Reason::Checkpoint => "resuming from its checkpoint",
@@ -1449,6 +1497,9 @@ impl Tailer {
             }
             Reason::CopyOfTruncated => {
                 "a copy of a file that was then truncated (copytruncate): continuing where reading the original stopped"
+            }
+            Reason::CopyOfCheckpointed => {
+                "a copy of a checkpointed file that now holds other content (copytruncate while the agent was stopped): continuing from that file's checkpoint"
             }
             Reason::RecoveredOutsidePattern => {
                 "its checkpointed file, renamed out of the pattern while the agent was stopped: reading its unread end, then letting go of it"
@@ -1738,6 +1789,14 @@ fn open_error_message(tailer: &str, path: &std::path::Path, e: &std::io::Error) 
         )
     } else {
         format!("{tailer}: cannot open {}: {e}; will retry.", path.display())
+    }
+}
+
+/// The identity of a listed file.
+fn listed_id(meta: &Listed) -> FileId {
+    FileId {
+        dev: meta.dev,
+        ino: meta.ino,
     }
 }
 
