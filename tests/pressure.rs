@@ -98,7 +98,7 @@ fn errors_5xx_and_dropped_connections_are_retried_until_everything_arrives() {
         &file,
         "kinesisStream",
         "flaky-stream",
-        r#""cloudwatch.emitMetrics": false,"#,
+        r#""cloudwatch.metricsBufferTimeMillis": 1000,"#,
     );
     let mut agent = Agent::start(dir.path(), &cfg, &fake.env());
     assert!(
@@ -114,6 +114,18 @@ fn errors_5xx_and_dropped_connections_are_retried_until_everything_arrives() {
     assert!(agent.stop().success());
     let (_, duplicates) = missing_and_duplicates(&written, &fake.records("flaky-stream"));
     println!("5xx + dropped connections: 20000 lines, 0 missing, {duplicates} duplicates");
+    // One layer retries (the agent's): every failed call the service saw is one the agent
+    // counted, none hidden by retries inside the SDK.
+    let stats = fake.stats();
+    let failed_calls = stats["destinations"]["flaky-stream"]["calls_failed"]
+        .as_f64()
+        .unwrap_or(-1.0);
+    assert!(failed_calls > 0.0, "faults were injected: {stats}");
+    assert_eq!(
+        metric_sum(&fake, "ServiceErrors", "KinesisStream:flaky-stream"),
+        failed_calls,
+        "stats {stats}"
+    );
 }
 
 #[test]
@@ -161,6 +173,24 @@ fn a_stream_that_does_not_exist_is_one_clear_line_and_everything_arrives_once_it
     assert!(agent.log_text().contains("accepts records again"));
 }
 
+/// The sum of the agent's CloudWatch metric `name` for `destination`, as the fake received it.
+fn metric_sum(fake: &FakeAws, name: &str, destination: &str) -> f64 {
+    let metrics = fake.metrics();
+    metrics
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["MetricName"] == name)
+        .filter(|d| {
+            d["Dimensions"].as_array().is_some_and(|dims| {
+                dims.iter()
+                    .any(|x| x["Name"] == "Destination" && x["Value"] == destination)
+            })
+        })
+        .map(|d| d["StatisticValues"]["Sum"].as_f64().unwrap_or(0.0))
+        .sum()
+}
+
 #[test]
 fn cloudwatch_receives_the_java_metrics_with_the_java_names_and_dimensions() {
     let fake = FakeAws::start(&["--stream", "metrics-stream"]);
@@ -186,20 +216,7 @@ fn cloudwatch_receives_the_java_metrics_with_the_java_names_and_dimensions() {
     );
     let metrics = fake.metrics();
     let datums = metrics.as_array().cloned().unwrap_or_default();
-    let sum_of = |name: &str| -> f64 {
-        datums
-            .iter()
-            .filter(|d| d["MetricName"] == name)
-            .filter(|d| {
-                d["Dimensions"].as_array().is_some_and(|dims| {
-                    dims.iter().any(|x| {
-                        x["Name"] == "Destination" && x["Value"] == "KinesisStream:metrics-stream"
-                    })
-                })
-            })
-            .map(|d| d["StatisticValues"]["Sum"].as_f64().unwrap_or(0.0))
-            .sum()
-    };
+    let sum_of = |name: &str| metric_sum(&fake, name, "KinesisStream:metrics-stream");
     assert_eq!(sum_of("RecordsSent"), 10_000.0, "datums: {metrics}");
     assert_eq!(sum_of("RecordSendAttempts"), 10_000.0);
     assert_eq!(sum_of("RecordSendErrors"), 0.0);

@@ -2,6 +2,7 @@
 //!
 //! Owns: building the request and reading failed records out of the answer.
 
+use aws_sdk_firehose::config::retry::RetryConfig;
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::{PutRecordBatchResponseEntry, Record};
 use bytes::Bytes;
@@ -14,9 +15,14 @@ pub struct FirehosePut {
 }
 
 impl FirehosePut {
+    /// `client` without the SDK's own retries, as [`super::kinesis::KinesisPut::new`].
     pub fn new(client: aws_sdk_firehose::Client, delivery_stream: String) -> Self {
+        let config = client
+            .config()
+            .to_builder()
+            .retry_config(RetryConfig::disabled());
         FirehosePut {
-            client,
+            client: aws_sdk_firehose::Client::from_conf(config.build()),
             delivery_stream,
         }
     }

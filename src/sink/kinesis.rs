@@ -3,6 +3,7 @@
 //! Owns: building the request (stream name, not ARN: kinesalite needs the name, and the Java
 //! agent sends the name too), partition keys, and reading failed records out of the answer.
 
+use aws_sdk_kinesis::config::retry::RetryConfig;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, PutRecordsResultEntry};
 use bytes::Bytes;
@@ -19,9 +20,16 @@ pub struct KinesisPut {
 }
 
 impl KinesisPut {
+    /// `client` as configured, without the SDK's own retries: the sender retries (only the
+    /// failed records, with the Java agent's backoff), so each call is one attempt and
+    /// `RecordSendAttempts` counts the calls made.
     pub fn new(client: aws_sdk_kinesis::Client, stream: String, keys: PartitionKeyOption) -> Self {
+        let config = client
+            .config()
+            .to_builder()
+            .retry_config(RetryConfig::disabled());
         KinesisPut {
-            client,
+            client: aws_sdk_kinesis::Client::from_conf(config.build()),
             stream,
             keys,
         }
