@@ -400,11 +400,11 @@ fn start_flow(
 
     let (record_tx, record_rx) = mpsc::channel(RECORD_CHUNKS_QUEUED);
     let (batch_tx, batch_rx) = publish_queue(flow.publish_queue_capacity, QUEUE_BYTES);
-    let overhead = flow.record_overhead();
+    let limits = flow.batch_limits();
     let builder = BatchBuilder::new(
-        flow.max_buffer_records,
-        flow.max_buffer_bytes,
-        overhead,
+        limits.lines,
+        limits.bytes,
+        limits.overhead,
         flow.max_buffer_age,
     );
     let ctx = Arc::new(SendContext::new(
@@ -460,9 +460,11 @@ fn start_flow(
             Destination::Kinesis {
                 stream,
                 partition_key,
+                kpl_aggregate,
             },
         ) => {
-            let put = KinesisPut::new(clients.kinesis.clone(), stream.clone(), *partition_key);
+            let put = KinesisPut::new(clients.kinesis.clone(), stream.clone(), *partition_key)
+                .aggregating(*kpl_aggregate);
             spawn_sender(tasks, put, batch_rx, ctx);
         }
         (

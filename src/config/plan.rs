@@ -30,6 +30,21 @@ pub const FIREHOSE_MAX_RECORD_BYTES: usize = 1_024_000;
 /// MD5 in hex; random keys are shorter). Kinesis counts the key in the record and call limits.
 pub const KINESIS_KEY_RESERVE: usize = 32;
 
+/// Bytes of framing counted per line in a KPL aggregated record (see `sink::kpl`).
+pub const KPL_LINE_OVERHEAD: usize = 10;
+/// Bytes of a PutRecords call left for the aggregated records' own bytes (magic, checksum,
+/// partition keys: under 100 bytes each).
+pub const KPL_CALL_MARGIN: usize = 64 * 1024;
+
+/// What one batch may hold ([`FlowPlan::batch_limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    pub lines: usize,
+    pub bytes: usize,
+    /// Bytes counted per line besides its data.
+    pub overhead: usize,
+}
+
 /// Everything the agent needs to run, checked.
 #[derive(Debug, Clone)]
 pub struct AgentPlan {
@@ -198,6 +213,36 @@ impl FlowPlan {
         }
     }
 
+    /// What one batch may hold: lines, bytes (with `overhead` bytes counted per line). With
+    /// `kplAggregation` a batch is one PutRecords call of aggregated records: lines are bound
+    /// by bytes only, and the bytes so that the call stays within the service's 5 MiB and
+    /// `maxBufferSizeRecords` Kinesis records (each aggregated record at least half full, less
+    /// the aggregated records' own bytes).
+    pub fn batch_limits(&self) -> BatchLimits {
+        match self.destination {
+            Destination::Kinesis {
+                kpl_aggregate: Some(aggregate),
+                ..
+            } => {
+                let by_records = self.max_buffer_records.saturating_sub(1).max(1) * aggregate / 2;
+                let bytes = self
+                    .max_buffer_bytes
+                    .min(by_records.max(aggregate))
+                    .min(KINESIS_MAX_BYTES_PER_CALL - KPL_CALL_MARGIN);
+                BatchLimits {
+                    lines: bytes,
+                    bytes,
+                    overhead: KPL_LINE_OVERHEAD,
+                }
+            }
+            _ => BatchLimits {
+                lines: self.max_buffer_records,
+                bytes: self.max_buffer_bytes,
+                overhead: self.record_overhead(),
+            },
+        }
+    }
+
     /// Max bytes of one record's data: longer records are cut to this.
     pub fn max_record_data_bytes(&self) -> usize {
         self.max_record_bytes() - self.record_overhead()
@@ -228,6 +273,10 @@ pub enum Destination {
     Kinesis {
         stream: String,
         partition_key: PartitionKeyOption,
+        /// `kplAggregation` (not a Java key): lines packed into KPL aggregated records of at
+        /// most this many bytes (`aggregatedRecordSizeBytes`, default 51,200); None: one line
+        /// per record.
+        kpl_aggregate: Option<usize>,
     },
     /// `deliveryStream`.
     Firehose {

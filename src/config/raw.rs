@@ -23,7 +23,8 @@ use super::{
     AgentPlan, AwsPlan, CloudWatchPlan, ConfigError, Destination, FilePattern, FlowPlan,
     InitialPosition, Notice, PartitionKeyOption, StaticCredentials, DEFAULT_CHECKPOINT_FILE,
     FIREHOSE_MAX_BYTES_PER_CALL, FIREHOSE_MAX_RECORDS_PER_CALL, FIREHOSE_MAX_RECORD_BYTES,
-    KINESIS_MAX_BYTES_PER_CALL, KINESIS_MAX_RECORDS_PER_CALL, KINESIS_MAX_RECORD_BYTES,
+    KINESIS_KEY_RESERVE, KINESIS_MAX_BYTES_PER_CALL, KINESIS_MAX_RECORDS_PER_CALL,
+    KINESIS_MAX_RECORD_BYTES,
 };
 
 /// Keys this build accepts and validates but does not act on yet, with what is missing. Matched
@@ -116,6 +117,12 @@ const DEFAULT_MAX_TIME_BETWEEN_RESCANS_MILLIS: i64 = 10_000;
 const DEFAULT_TRUNCATED_RECORD_TERMINATOR: &str = "\n";
 /// `aggregatedRecordSizeBytes` [0..Firehose max record size], 0 = off.
 const AGGREGATED_RECORD_SIZE_BYTES: RangeInclusive<i32> = 0..=FIREHOSE_MAX_RECORD_BYTES as i32;
+
+/// `aggregatedRecordSizeBytes` of a Kinesis flow with `kplAggregation`: the KPL's
+/// `AggregationMaxSize` by default, at most a Kinesis record less its partition key.
+const DEFAULT_KPL_AGGREGATE_BYTES: i32 = 51_200;
+const KPL_AGGREGATE_BYTES: RangeInclusive<i32> =
+    1_024..=(KINESIS_MAX_RECORD_BYTES - KINESIS_KEY_RESERVE) as i32;
 
 const PARTITION_KEY_OPTIONS: &[(&str, PartitionKeyOption)] = &[
     ("RANDOM", PartitionKeyOption::Random),
@@ -575,13 +582,29 @@ fn read_flow(sec: &mut Section, index: usize, notes: &mut Notes) -> Result<FlowP
                 PARTITION_KEY_OPTIONS,
                 PartitionKeyOption::Random,
             )?;
-            sec.ignore(
-                "aggregatedRecordSizeBytes",
-                "ignored for Kinesis flows, as by the Java agent",
-            );
+            let kpl_aggregate = if sec.bool("kplAggregation", false)? {
+                if partition_key == PartitionKeyOption::Deterministic {
+                    return Err(sec.error(
+                        "kplAggregation",
+                        "expected partitionKeyOption RANDOM with kplAggregation: aggregation with DETERMINISTIC keys (grouped by shard) is not supported yet; set partitionKeyOption to RANDOM or kplAggregation to false",
+                    ));
+                }
+                Some(sec.count(
+                    "aggregatedRecordSizeBytes",
+                    DEFAULT_KPL_AGGREGATE_BYTES,
+                    KPL_AGGREGATE_BYTES,
+                )?)
+            } else {
+                sec.ignore(
+                    "aggregatedRecordSizeBytes",
+                    "ignored for Kinesis flows without kplAggregation, as by the Java agent",
+                );
+                None
+            };
             let destination = Destination::Kinesis {
                 stream,
                 partition_key,
+                kpl_aggregate,
             };
             (destination, "kinesis", KINESIS_LIMITS)
         }
@@ -592,6 +615,12 @@ fn read_flow(sec: &mut Section, index: usize, notes: &mut Notes) -> Result<FlowP
                 "partitionKeyOption",
                 "ignored for Firehose flows, as by the Java agent",
             );
+            if sec.bool("kplAggregation", false)? {
+                return Err(sec.error(
+                    "kplAggregation",
+                    "expected false or no kplAggregation on a Firehose flow: KPL aggregation is for Kinesis streams (Firehose packs lines with aggregatedRecordSizeBytes)",
+                ));
+            }
             let destination = Destination::Firehose {
                 delivery_stream,
                 aggregated_record_size_bytes,

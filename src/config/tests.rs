@@ -447,7 +447,8 @@ fn null_means_the_default() {
         flow.destination,
         Destination::Kinesis {
             stream: "s".into(),
-            partition_key: PartitionKeyOption::Random
+            partition_key: PartitionKeyOption::Random,
+            kpl_aggregate: None,
         }
     );
     assert_eq!(flow.initial_position, InitialPosition::EndOfFile);
@@ -522,7 +523,8 @@ fn minimal_kinesis_flow_defaults() {
         flow.destination,
         Destination::Kinesis {
             stream: "s".into(),
-            partition_key: PartitionKeyOption::Random
+            partition_key: PartitionKeyOption::Random,
+            kpl_aggregate: None,
         }
     );
     assert_eq!(flow.initial_position, InitialPosition::EndOfFile);
@@ -582,7 +584,8 @@ fn every_flow_key_is_read() {
         flow.destination,
         Destination::Kinesis {
             stream: "s".into(),
-            partition_key: PartitionKeyOption::Deterministic
+            partition_key: PartitionKeyOption::Deterministic,
+            kpl_aggregate: None,
         }
     );
     assert_eq!(flow.initial_position, InitialPosition::StartOfFile);
@@ -918,6 +921,58 @@ fn half_of_the_static_credentials_is_ignored_with_a_warning() {
     ));
     assert_eq!(plan.aws.static_credentials, None);
     assert_eq!(keys(&plan.warnings), ["awsSecretAccessKey"]);
+}
+
+#[test]
+fn kpl_aggregation_is_a_kinesis_key_with_java_value_rules_and_its_own_record_size() {
+    let destination = |json: &str| only_flow(&ok(json)).destination.clone();
+    let aggregated = |bytes| Destination::Kinesis {
+        stream: "s".into(),
+        partition_key: PartitionKeyOption::Random,
+        kpl_aggregate: Some(bytes),
+    };
+    assert_eq!(
+        destination(&kinesis(r#""kplAggregation": true"#)),
+        aggregated(51_200)
+    );
+    assert_eq!(
+        destination(&kinesis(r#""kplAggregation": "true""#)),
+        aggregated(51_200)
+    );
+    assert_eq!(
+        destination(&kinesis(
+            r#""kplAggregation": true, "aggregatedRecordSizeBytes": 100000"#
+        )),
+        aggregated(100_000)
+    );
+    let plain = destination(&kinesis(r#""kplAggregation": false"#));
+    assert!(matches!(
+        plain,
+        Destination::Kinesis {
+            kpl_aggregate: None,
+            ..
+        }
+    ));
+    // A limit of one Kinesis record, its partition key included.
+    let err = parse(&kinesis(
+        r#""kplAggregation": true, "aggregatedRecordSizeBytes": 1048576"#,
+    ))
+    .expect_err("too large");
+    assert!(
+        err.to_string().contains("aggregatedRecordSizeBytes"),
+        "{err}"
+    );
+    let err = parse(&kinesis(r#""kplAggregation": "maybe""#)).expect_err("not a boolean");
+    assert!(err.to_string().contains("kplAggregation"), "{err}");
+    let err = parse(&kinesis(
+        r#""kplAggregation": true, "partitionKeyOption": "DETERMINISTIC""#,
+    ))
+    .expect_err("not supported yet");
+    assert!(err.to_string().contains("kplAggregation"), "{err}");
+    assert!(err.message.contains("not supported yet"), "{err}");
+    let err = parse(&firehose(r#""kplAggregation": true"#)).expect_err("Kinesis only");
+    assert!(err.to_string().contains("kplAggregation"), "{err}");
+    assert!(err.message.contains("Firehose"), "{err}");
 }
 
 #[test]

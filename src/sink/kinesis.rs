@@ -10,13 +10,15 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 use rand::Rng;
 
-use super::{classify, failures, invalid_request, PutBatch, RecordFailure, SendError};
+use super::{classify, failures, invalid_request, kpl, PutBatch, RecordFailure, SendError};
 use crate::config::PartitionKeyOption;
 
 pub struct KinesisPut {
     client: aws_sdk_kinesis::Client,
     stream: String,
     keys: PartitionKeyOption,
+    /// `kplAggregation`: lines packed into aggregated records of at most this many bytes.
+    aggregate: Option<usize>,
 }
 
 impl KinesisPut {
@@ -32,20 +34,51 @@ impl KinesisPut {
             client: aws_sdk_kinesis::Client::from_conf(config.build()),
             stream,
             keys,
+            aggregate: None,
         }
+    }
+
+    /// Packs the lines of each call into KPL aggregated records of at most `bytes` bytes
+    /// (None: one line per record). A failed aggregated record fails all of its lines, which
+    /// the sender sends again.
+    pub fn aggregating(mut self, bytes: Option<usize>) -> Self {
+        self.aggregate = bytes;
+        self
+    }
+
+    fn entry(&self, data: Bytes, key: String) -> Result<PutRecordsRequestEntry, SendError> {
+        PutRecordsRequestEntry::builder()
+            .data(Blob::from_maybe_shared(data))
+            .partition_key(key)
+            .build()
+            .map_err(invalid_request)
     }
 }
 
 impl PutBatch for KinesisPut {
     async fn put(&self, records: &[Bytes]) -> Result<Vec<RecordFailure>, SendError> {
-        let mut entries = Vec::with_capacity(records.len());
-        for data in records {
-            let entry = PutRecordsRequestEntry::builder()
-                .data(Blob::from_maybe_shared(data.clone()))
-                .partition_key(partition_key(self.keys, data))
-                .build()
-                .map_err(invalid_request)?;
-            entries.push(entry);
+        let groups = self.aggregate.map(|bytes| kpl::group(records, bytes));
+        let mut entries = Vec::with_capacity(groups.as_ref().map_or(records.len(), Vec::len));
+        match &groups {
+            None => {
+                for data in records {
+                    entries.push(self.entry(data.clone(), partition_key(self.keys, data))?);
+                }
+            }
+            Some(groups) => {
+                for group in groups {
+                    let lines = &records[group.lines.clone()];
+                    // One random key per aggregated record (DETERMINISTIC keys are refused
+                    // with kplAggregation by the configuration).
+                    let key = partition_key(PartitionKeyOption::Random, &[]);
+                    let data = if group.is_aggregated() {
+                        kpl::encode(lines, &key)
+                    } else {
+                        lines[0].clone()
+                    };
+                    entries.push(self.entry(data, key)?);
+                }
+            }
         }
         let answer = self
             .client
@@ -55,7 +88,22 @@ impl PutBatch for KinesisPut {
             .send()
             .await
             .map_err(|e| classify(&e, &format!("Kinesis stream '{}'", self.stream)))?;
-        Ok(failed_records(answer.records()))
+        let failed = failed_records(answer.records());
+        Ok(match groups {
+            None => failed,
+            // Every line of a failed aggregated record failed.
+            Some(groups) => failed
+                .into_iter()
+                .filter_map(|f| Some((groups.get(f.index)?.lines.clone(), f)))
+                .flat_map(|(lines, f)| {
+                    lines.map(move |index| RecordFailure {
+                        index,
+                        code: f.code.clone(),
+                        message: f.message.clone(),
+                    })
+                })
+                .collect(),
+        })
     }
 
     fn describe(&self) -> String {

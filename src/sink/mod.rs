@@ -10,6 +10,7 @@ pub mod batcher;
 pub mod dry_run;
 pub mod firehose;
 pub mod kinesis;
+pub mod kpl;
 pub mod queue;
 pub mod sender;
 

@@ -22,6 +22,7 @@
 pub mod agent;
 pub mod fake;
 pub mod imds;
+pub mod kpl;
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -295,7 +296,7 @@ impl Drop for ChildGuard {
     }
 }
 
-fn venv_python() -> PathBuf {
+pub fn venv_python() -> PathBuf {
     repo_root().join(".venv-emu/bin/python")
 }
 
