@@ -67,6 +67,57 @@ impl Destination {
     }
 }
 
+/// Bytes of one Kinesis PUT payload unit.
+const PUT_PAYLOAD_UNIT: u64 = 25 * 1024;
+
+/// The user records in `data`: the number of `records` fields (3) of a KPL aggregated record
+/// (magic `F3 89 9A C2`, protobuf, 16-byte MD5), or 1 for any other record (and for one that
+/// does not parse).
+fn kpl_user_records(data: &[u8]) -> u64 {
+    const MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
+    if data.len() < MAGIC.len() + 16 || data[..4] != MAGIC {
+        return 1;
+    }
+    let mut buf = &data[4..data.len() - 16];
+    let mut count = 0;
+    let varint = |buf: &mut &[u8]| -> Option<u64> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = buf.split_first()?;
+            *buf = rest;
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(n);
+            }
+        }
+        None
+    };
+    while !buf.is_empty() {
+        let Some(tag) = varint(&mut buf) else {
+            return 1;
+        };
+        match tag & 7 {
+            0 => {
+                if varint(&mut buf).is_none() {
+                    return 1;
+                }
+            }
+            2 => {
+                let Some(len) = varint(&mut buf).and_then(|l| usize::try_from(l).ok()) else {
+                    return 1;
+                };
+                if len > buf.len() {
+                    return 1;
+                }
+                buf = &buf[len..];
+                count += u64::from(tag >> 3 == 3);
+            }
+            _ => return 1,
+        }
+    }
+    count.max(1)
+}
+
 /// Counters of one stream / delivery stream.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DestinationStats {
@@ -79,6 +130,11 @@ pub struct DestinationStats {
     pub records_failed: u64,
     /// Data bytes of the accepted records.
     pub bytes_accepted: u64,
+    /// Accepted records counting each user record of a KPL aggregated record (one that starts
+    /// with the magic `F3 89 9A C2`) once.
+    pub user_records_accepted: u64,
+    /// Kinesis PUT payload units of the accepted records: one per started 25 KiB of data.
+    pub put_payload_units: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -279,6 +335,7 @@ impl Store {
             FailureSampler::new(faults.fail_records, batch.records.len(), &mut self.rng);
         let mut outcomes = Vec::with_capacity(batch.records.len());
         let (mut accepted, mut failed, mut bytes) = (0u64, 0u64, 0u64);
+        let (mut users, mut units) = (0u64, 0u64);
         let mut rate_failed = 0u64;
         for (i, record) in batch.records.iter().enumerate() {
             let shard = if shard_count <= 1 {
@@ -316,6 +373,9 @@ impl Store {
             dest.next_sequence += 1;
             accepted += 1;
             bytes += record.data.len() as u64;
+            let data = batch.data(record);
+            users += kpl_user_records(data);
+            units += (data.len() as u64).div_ceil(PUT_PAYLOAD_UNIT).max(1);
             if let Some(file) = self.record_file.as_mut() {
                 if let Err(e) = file.write_all(batch.data(record)) {
                     self.stats.record_file_errors += 1;
@@ -355,6 +415,8 @@ impl Store {
             d.records_accepted += accepted;
             d.records_failed += failed + rate_failed;
             d.bytes_accepted += bytes;
+            d.user_records_accepted += users;
+            d.put_payload_units += units;
         }
         Ok(outcomes)
     }
@@ -400,6 +462,8 @@ impl Store {
             totals.records_accepted += d.records_accepted;
             totals.records_failed += d.records_failed;
             totals.bytes_accepted += d.bytes_accepted;
+            totals.user_records_accepted += d.user_records_accepted;
+            totals.put_payload_units += d.put_payload_units;
         }
         let mut value = serde_json::to_value(&self.stats).unwrap_or(Json::Null);
         if let Some(obj) = value.as_object_mut() {
@@ -603,5 +667,23 @@ mod tests {
             1
         );
         assert_eq!(stats["operations"]["PutRecords"], 2);
+    }
+
+    #[test]
+    fn user_records_of_kpl_aggregated_records_are_counted() {
+        let mut aggregated = vec![0xF3, 0x89, 0x9A, 0xC2];
+        // partition_key_table ["k"], then two records {partition_key_index 0, data "a"/"b"}.
+        aggregated.extend_from_slice(&[0x0a, 0x01, b'k']);
+        for d in [b'a', b'b'] {
+            aggregated.extend_from_slice(&[0x1a, 0x05, 0x08, 0x00, 0x1a, 0x01, d]);
+        }
+        aggregated.extend_from_slice(&[0; 16]);
+        assert_eq!(kpl_user_records(&aggregated), 2);
+        assert_eq!(kpl_user_records(b"a plain line\n"), 1);
+        assert_eq!(
+            kpl_user_records(&aggregated[..10]),
+            1,
+            "too short to be one"
+        );
     }
 }
