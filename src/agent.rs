@@ -464,7 +464,7 @@ fn start_flow(
             },
         ) => {
             let put = KinesisPut::new(clients.kinesis.clone(), stream.clone(), *partition_key)
-                .aggregating(*kpl_aggregate);
+                .aggregating(*kpl_aggregate, counters.clone());
             spawn_sender(tasks, put, batch_rx, ctx);
         }
         (
@@ -504,6 +504,7 @@ fn snapshot(c: &FlowCounters) -> Progress {
         records_transformed: FlowCounters::get(&c.records_transformed),
         records_skipped: FlowCounters::get(&c.records_skipped),
         records_sent: FlowCounters::get(&c.records_sent),
+        kinesis_records_sent: FlowCounters::get(&c.kinesis_records_sent),
         bytes_behind: FlowCounters::get(&c.bytes_behind),
         files_behind: FlowCounters::get(&c.files_behind),
     }

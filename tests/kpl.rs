@@ -105,6 +105,17 @@ fn every_line_arrives_once_in_aggregated_records_also_when_records_fail() {
         .as_u64()
         .unwrap_or(0);
     assert!(failed > 0, "faults were injected");
+    // The progress line at shutdown counts lines as ever, then the Kinesis records they took.
+    let log = agent.log_text();
+    let progress = log
+        .lines()
+        .rfind(|l| l.contains("Tailer Progress"))
+        .expect("a progress line");
+    assert!(
+        progress.contains(&format!("successfully sent {} records", written.len()))
+            && progress.contains(&format!("They were sent in {records} Kinesis records")),
+        "{progress}"
+    );
 }
 
 #[test]

@@ -82,6 +82,9 @@ pub trait Events: Send + Sync {
     fn error(&self, error: &str);
     /// How far behind the files are.
     fn behind(&self, unread_bytes: u64, files: u64, unacknowledged_bytes: u64);
+    /// The service accepted `n` Kinesis records holding KPL aggregated lines (or single lines
+    /// of a flow with `kplAggregation`).
+    fn kinesis_records_sent(&self, n: u64);
 }
 
 /// One flow's running totals. Every field is a monotonically growing count unless noted.
@@ -109,6 +112,9 @@ pub struct FlowCounters {
     pub record_send_errors: AtomicU64,
     /// Calls that failed as a whole (Java `ServiceErrors`).
     pub service_errors: AtomicU64,
+    /// With `kplAggregation`: the Kinesis records accepted (each holding many of the lines
+    /// counted in `records_sent`). Not a Java counter.
+    pub kinesis_records_sent: AtomicU64,
     /// Gauge: bytes in the files not yet turned into records.
     pub bytes_behind: AtomicU64,
     /// Gauge: files with unread bytes besides the most recently written one.
@@ -203,6 +209,10 @@ impl Events for FlowCounters {
         Self::set(&self.bytes_behind, unread_bytes);
         Self::set(&self.files_behind, files);
         Self::set(&self.bytes_unacknowledged, unacknowledged_bytes);
+    }
+
+    fn kinesis_records_sent(&self, n: u64) {
+        Self::add(&self.kinesis_records_sent, n);
     }
 }
 

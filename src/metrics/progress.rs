@@ -17,15 +17,25 @@ pub struct Progress {
     pub records_transformed: u64,
     pub records_skipped: u64,
     pub records_sent: u64,
+    /// Kinesis records holding them, with `kplAggregation` (0 otherwise).
+    pub kinesis_records_sent: u64,
     pub bytes_behind: u64,
     pub files_behind: u64,
 }
 
 /// Java `FileTailer.emitStatus`: `<tailer>: Tailer Progress: ...`.
+/// With `kplAggregation` (not a Java key), the Kinesis records that held them follow.
 pub fn tailer_progress(tailer: &str, p: &Progress) -> String {
-    format!(
+    let line = format!(
         "{tailer}: Tailer Progress: Tailer has parsed {} records ({} bytes), transformed {} records, skipped {} records, and has successfully sent {} records to destination.",
         p.records_parsed, p.bytes_parsed, p.records_transformed, p.records_skipped, p.records_sent
+    );
+    if p.kinesis_records_sent == 0 {
+        return line;
+    }
+    format!(
+        "{line} They were sent in {} Kinesis records (kplAggregation).",
+        p.kinesis_records_sent
     )
 }
 
@@ -87,6 +97,7 @@ mod tests {
             records_transformed: 0,
             records_skipped: 0,
             records_sent: 9,
+            kinesis_records_sent: 0,
             bytes_behind: 170588298,
             files_behind: 1,
         };
@@ -94,6 +105,13 @@ mod tests {
             tailer_progress("FileTailer[kinesis:s:/tmp/app.log*]", &p),
             "FileTailer[kinesis:s:/tmp/app.log*]: Tailer Progress: Tailer has parsed 10 records (200 bytes), transformed 0 records, skipped 0 records, and has successfully sent 9 records to destination."
         );
+        let aggregated = Progress {
+            kinesis_records_sent: 2,
+            ..p
+        };
+        assert!(tailer_progress("T", &aggregated).ends_with(
+            "successfully sent 9 records to destination. They were sent in 2 Kinesis records (kplAggregation)."
+        ));
         assert_eq!(
             agent_progress(&p, 1234),
             "Agent: Progress: 10 records parsed (200 bytes), and 9 records sent successfully to destinations. Uptime: 1234ms"

@@ -82,6 +82,7 @@ pub fn snapshot(flows: &[FlowStatus], started: SystemTime, running: bool) -> Val
                 "records_parsed": FlowCounters::get(&c.records_parsed),
                 "bytes_parsed": FlowCounters::get(&c.bytes_parsed),
                 "records_sent": FlowCounters::get(&c.records_sent),
+                "kinesis_records_sent": FlowCounters::get(&c.kinesis_records_sent),
                 "bytes_sent": FlowCounters::get(&c.bytes_sent),
                 "records_failed": FlowCounters::get(&c.record_send_errors),
                 "service_errors": FlowCounters::get(&c.service_errors),
@@ -186,6 +187,13 @@ pub fn render(value: &Value) -> String {
             flow["service_errors"],
             flow["bytes_behind"]
         );
+        if flow["kinesis_records_sent"].as_u64().unwrap_or(0) > 0 {
+            let _ = writeln!(
+                out,
+                "  in {} Kinesis records (kplAggregation)",
+                flow["kinesis_records_sent"]
+            );
+        }
         for file in flow["files"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 out,

@@ -12,6 +12,8 @@ use rand::Rng;
 
 use super::{classify, failures, invalid_request, kpl, PutBatch, RecordFailure, SendError};
 use crate::config::PartitionKeyOption;
+use crate::metrics::Events;
+use std::sync::Arc;
 
 pub struct KinesisPut {
     client: aws_sdk_kinesis::Client,
@@ -19,6 +21,8 @@ pub struct KinesisPut {
     keys: PartitionKeyOption,
     /// `kplAggregation`: lines packed into aggregated records of at most this many bytes.
     aggregate: Option<usize>,
+    /// Told how many Kinesis records each aggregated call got accepted.
+    events: Option<Arc<dyn Events>>,
 }
 
 impl KinesisPut {
@@ -35,14 +39,16 @@ impl KinesisPut {
             stream,
             keys,
             aggregate: None,
+            events: None,
         }
     }
 
     /// Packs the lines of each call into KPL aggregated records of at most `bytes` bytes
     /// (None: one line per record). A failed aggregated record fails all of its lines, which
     /// the sender sends again.
-    pub fn aggregating(mut self, bytes: Option<usize>) -> Self {
+    pub fn aggregating(mut self, bytes: Option<usize>, events: Arc<dyn Events>) -> Self {
         self.aggregate = bytes;
+        self.events = bytes.map(|_| events);
         self
     }
 
@@ -89,6 +95,9 @@ impl PutBatch for KinesisPut {
             .await
             .map_err(|e| classify(&e, &format!("Kinesis stream '{}'", self.stream)))?;
         let failed = failed_records(answer.records());
+        if let (Some(events), Some(groups)) = (&self.events, &groups) {
+            events.kinesis_records_sent(groups.len().saturating_sub(failed.len()) as u64);
+        }
         Ok(match groups {
             None => failed,
             // Every line of a failed aggregated record failed.
