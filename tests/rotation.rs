@@ -136,6 +136,37 @@ impl Writer {
     }
 }
 
+/// Appends `line(i)` for each `i` of `numbers` to `path`.
+fn append_numbered(path: &Path, numbers: std::ops::Range<usize>, line: impl Fn(usize) -> String) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open");
+    for i in numbers {
+        f.write_all(line(i).as_bytes()).expect("write");
+    }
+}
+
+/// Writes the first 100 lines (`write`), runs the agent until they are in `stream`, and stops
+/// it cleanly.
+fn send_first_lines_then_stop(
+    emu: &Emulators,
+    dir: &Path,
+    cfg: &str,
+    stream: &str,
+    write: impl FnOnce(),
+) {
+    write();
+    let mut agent = Agent::start(dir, cfg, &aws_test_env());
+    assert!(
+        eventually(WAIT, || emu.kinesis_records(stream).len() >= 100),
+        "log:\n{}",
+        agent.log_text()
+    );
+    assert!(agent.stop().success());
+}
+
 #[test]
 fn restart_resumes_from_checkpoints_also_after_rotation_while_stopped() {
     let emu = Emulators::shared();
@@ -145,25 +176,9 @@ fn restart_resumes_from_checkpoints_also_after_rotation_while_stopped() {
     fs::create_dir(&logs).expect("mkdir");
     let cfg = config(emu, &logs.join("app.log*"), "restart-stream");
     let line = |i: usize| format!("restart line {i:04}\n");
-    let append = |from: usize, to: usize| {
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(logs.join("app.log"))
-            .expect("open");
-        for i in from..to {
-            f.write_all(line(i).as_bytes()).expect("write");
-        }
-    };
+    let append = |from: usize, to: usize| append_numbered(&logs.join("app.log"), from..to, line);
 
-    append(0, 100);
-    let mut agent = Agent::start(dir.path(), &cfg, &aws_test_env());
-    assert!(
-        eventually(WAIT, || emu.kinesis_records("restart-stream").len() >= 100),
-        "log:\n{}",
-        agent.log_text()
-    );
-    assert!(agent.stop().success());
+    send_first_lines_then_stop(emu, dir.path(), &cfg, "restart-stream", || append(0, 100));
 
     // While the agent is stopped: more lines, a rename rotation, lines in the new file.
     append(100, 150);
@@ -204,25 +219,9 @@ fn a_copytruncate_rotation_while_stopped_continues_the_copy_from_the_checkpoint(
     let stream = "copytruncate-stopped-stream";
     let cfg = config(emu, &logs.join("app.log*"), stream);
     let line = |i: usize| format!("copytruncate line {i:04}\n");
-    let append = |from: usize, to: usize| {
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(logs.join("app.log"))
-            .expect("open");
-        for i in from..to {
-            f.write_all(line(i).as_bytes()).expect("write");
-        }
-    };
+    let append = |from: usize, to: usize| append_numbered(&logs.join("app.log"), from..to, line);
 
-    append(0, 100);
-    let mut agent = Agent::start(dir.path(), &cfg, &aws_test_env());
-    assert!(
-        eventually(WAIT, || emu.kinesis_records(stream).len() >= 100),
-        "log:\n{}",
-        agent.log_text()
-    );
-    assert!(agent.stop().success());
+    send_first_lines_then_stop(emu, dir.path(), &cfg, stream, || append(0, 100));
 
     // While the agent is stopped: more lines, then logrotate's copytruncate (the copy sorts
     // after the original here, and holds lines already sent), then lines in the truncated file

@@ -525,16 +525,11 @@ impl Tailer {
             let files = &mut self.files;
             let acks = &self.acks;
             let name = &self.name;
-            self.matcher.scan_each(|path, meta| {
-                let id = FileId {
-                    dev: meta.dev,
-                    ino: meta.ino,
-                };
-                match tracked.get(&id) {
+            self.matcher
+                .scan_each(|path, meta| match tracked.get(&listed_id(&meta)) {
                     Some(&i) => still_listed(&mut files[i], path, &meta, acks, name),
                     None => new_files.push((path, meta)),
-                }
-            })
+                })
         };
         drop(tracked);
         self.last_scan = Some(Instant::now());
