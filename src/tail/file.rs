@@ -15,7 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use md5::{Digest, Md5};
 
-use super::fingerprint::{self, compare_heads, Candidate, Likeness, FINGERPRINT_BYTES};
+use super::fingerprint::{self, Candidate, Likeness, FINGERPRINT_BYTES};
 use super::identity::FileId;
 use super::splitter::{LineSplitter, Piece};
 use crate::checkpoint::FileInfo;
@@ -141,22 +141,15 @@ struct Reading {
 }
 
 impl TailedFile {
-    /// Opens `path` and positions it at `start` (clamped to the file's size).
+    /// Opens `path` and positions it at `start` (clamped to the file's size); its lines are
+    /// split with `splitter`'s limits (the flow's, see `Tailer`).
     pub fn open(
         path: &Path,
         file_ref: FileRef,
         start: StartAt,
-        max_record: usize,
-        terminator: &[u8],
+        splitter: &LineSplitter,
     ) -> io::Result<TailedFile> {
-        TailedFile::from_handle(
-            File::open(path)?,
-            path,
-            file_ref,
-            start,
-            max_record,
-            terminator,
-        )
+        TailedFile::from_handle(File::open(path)?, path, file_ref, start, splitter)
     }
 
     /// Like [`TailedFile::open`], for a file already open; `path` is the name shown for it
@@ -166,8 +159,7 @@ impl TailedFile {
         path: &Path,
         file_ref: FileRef,
         start: StartAt,
-        max_record: usize,
-        terminator: &[u8],
+        splitter: &LineSplitter,
     ) -> io::Result<TailedFile> {
         let meta = file.metadata()?;
         let size = meta.len();
@@ -196,7 +188,7 @@ impl TailedFile {
             reading: Some(Box::new(Reading {
                 file: Some(file),
                 permit: None,
-                splitter: LineSplitter::new(max_record, terminator, offset),
+                splitter: splitter.restarted_at(offset),
                 lines: None,
                 buf: BytesMut::new(),
                 check,
@@ -207,19 +199,6 @@ impl TailedFile {
             parked_check: [0; 16],
             parked_check_len: 0,
         })
-    }
-
-    /// Packs whole lines into records of up to `bytes` (Firehose `aggregatedRecordSizeBytes`).
-    pub fn with_aggregation(mut self, bytes: usize) -> Self {
-        if let Some(r) = &mut self.reading {
-            if bytes > 0 {
-                r.splitter = r
-                    .splitter
-                    .restarted_at(r.splitter.offset())
-                    .aggregating(bytes);
-            }
-        }
-        self
     }
 
     /// The descriptor budget's permit, given back when the file is closed.
@@ -307,17 +286,11 @@ impl TailedFile {
             return Ok(Reopened::Elsewhere);
         }
         let head = fingerprint::head(&file, meta.len())?;
-        let same = match &self.reading {
-            Some(r) => r.head.is_empty() || compare_heads(&r.head, &head) != Likeness::Different,
-            None => {
-                let mut candidate = Candidate::new(&head);
-                let known = fingerprint::covered(&self.fingerprint) != Some(0);
-                !known
-                    || fingerprint::likeness(&[], &self.fingerprint, &mut candidate)
-                        == Likeness::Same
-            }
-        };
-        let r = match &mut self.reading {
+        // An empty file's fingerprint says nothing; kept first bytes may be a prefix of the
+        // new ones (the file grew).
+        let mut same = fingerprint::covered(&self.fingerprint) == Some(0)
+            || self.likeness(&mut Candidate::new(&head)) != Likeness::Different;
+        let mut reading = match self.reading.take() {
             Some(r) => r,
             None => {
                 // Made again: the bytes before the offset must be those that were there.
@@ -326,9 +299,9 @@ impl TailedFile {
                 let mut check = [0; CHECK_BYTES];
                 let back = offset.saturating_sub(check_len as u64);
                 let got = read_full_at(&file, &mut check[..check_len], back)?;
-                let intact = got == check_len
+                same &= got == check_len
                     && <[u8; 16]>::from(Md5::digest(&check[..check_len])) == self.parked_check;
-                let r = self.reading.insert(Box::new(Reading {
+                Box::new(Reading {
                     file: None,
                     permit: None,
                     splitter: template.restarted_at(offset),
@@ -336,28 +309,20 @@ impl TailedFile {
                     buf: BytesMut::new(),
                     check,
                     check_len,
-                    head: Vec::new(),
-                }));
-                if same && intact {
-                    r.head = head;
-                } else {
-                    // The old fingerprint stays until the restart, for its truncation.
-                    self.replaced = true;
-                }
-                r
+                    // Other content: the old fingerprint stands for it until the restart.
+                    head: if same { head } else { Vec::new() },
+                })
             }
         };
-        r.file = Some(file);
-        r.permit = permit;
-        if self.replaced {
-            return Ok(Reopened::Replaced);
-        }
-        if same {
-            Ok(Reopened::Same)
+        reading.file = Some(file);
+        reading.permit = permit;
+        self.reading = Some(reading);
+        self.replaced |= !same;
+        Ok(if self.replaced {
+            Reopened::Replaced
         } else {
-            self.replaced = true;
-            Ok(Reopened::Replaced)
-        }
+            Reopened::Same
+        })
     }
 
     fn handle_or_closed(&self) -> io::Result<&File> {
@@ -647,6 +612,11 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// A splitter of records up to `max` bytes, cut ones ending in a newline.
+    fn splitter(max: usize) -> LineSplitter {
+        LineSplitter::new(max, b"\n", 0)
+    }
+
     fn read_all(f: &mut TailedFile) -> Vec<(String, u64)> {
         let mut out = Vec::new();
         f.read(usize::MAX, &mut out).expect("read");
@@ -660,9 +630,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("a.log");
         std::fs::write(&path, "one\n").expect("write");
-        let template = LineSplitter::new(100, b"\n", 0);
+        let template = splitter(100);
         let mut f =
-            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 100, b"\n").expect("open");
+            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), &splitter(100)).expect("open");
         assert_eq!(read_all(&mut f), vec![("one\n".into(), 4)]);
         f.close();
         assert!(!f.is_open());
@@ -710,10 +680,10 @@ mod tests {
     fn a_closed_file_keeps_a_partial_line_and_notices_other_bytes_before_its_offset() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("a.log");
-        let template = LineSplitter::new(100, b"\n", 0);
+        let template = splitter(100);
         std::fs::write(&path, "header\nline 1\npart").expect("write");
         let mut f =
-            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 100, b"\n").expect("open");
+            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), &splitter(100)).expect("open");
         assert_eq!(read_all(&mut f).len(), 2);
         f.close();
         assert!(
@@ -753,7 +723,7 @@ mod tests {
         let path = dir.path().join("a.log");
         std::fs::write(&path, "a long first line\n").expect("write");
         let mut f =
-            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 100, b"\n").expect("open");
+            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), &splitter(100)).expect("open");
         assert_eq!(read_all(&mut f).len(), 1);
         assert!(f.at_end());
         std::fs::write(&path, "short\n").expect("truncate and write");
@@ -770,7 +740,7 @@ mod tests {
         let path = dir.path().join("a.log");
         std::fs::write(&path, "old1\nold2\npart").expect("write");
         let mut f =
-            TailedFile::open(&path, FileRef(0), StartAt::EndOfFile, 100, b"\n").expect("open");
+            TailedFile::open(&path, FileRef(0), StartAt::EndOfFile, &splitter(100)).expect("open");
         assert_eq!(f.offset(), 10);
         assert!(read_all(&mut f).is_empty());
         let mut w = std::fs::OpenOptions::new()
@@ -790,7 +760,7 @@ mod tests {
         let path = dir.path().join("a.log");
         std::fs::write(&path, "one\n").expect("write");
         let mut f =
-            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 100, b"\n").expect("open");
+            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), &splitter(100)).expect("open");
         let mut w = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
@@ -810,7 +780,7 @@ mod tests {
         let path = dir.path().join("a.log");
         std::fs::write(&path, "2026-01-01 first\n").expect("write");
         let mut f =
-            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 100, b"\n").expect("open");
+            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), &splitter(100)).expect("open");
         assert_eq!(read_all(&mut f).len(), 1);
         std::fs::write(&path, "2026-01-02 new and longer line\n").expect("replace");
         let mut out = Vec::new();
@@ -828,7 +798,7 @@ mod tests {
         let path = dir.path().join("a.log");
         std::fs::write(&path, "first line\n").expect("write");
         let mut f =
-            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 100, b"\n").expect("open");
+            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), &splitter(100)).expect("open");
         assert_eq!(read_all(&mut f).len(), 1);
         std::fs::write(&path, "new\n").expect("truncate+write");
         let mut out = Vec::new();
@@ -860,8 +830,8 @@ mod tests {
             let old: String = (0..40).map(|i| format!("old line {i:04}\n")).collect();
             let old = format!("{old}{}", "p".repeat(partial));
             std::fs::write(&path, &old).expect("write");
-            let mut f =
-                TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 1000, b"\n").expect("open");
+            let mut f = TailedFile::open(&path, FileRef(0), StartAt::Offset(0), &splitter(1000))
+                .expect("open");
             assert_eq!(read_all(&mut f).len(), 40, "partial {partial}");
             // Unchanged, then appended: read on, the held partial line completed.
             append(&path, b"q\n");
@@ -893,7 +863,7 @@ mod tests {
         let path = dir.path().join("a.log");
         std::fs::write(&path, "2026-01-01 one\n2026-01-01 two\n").expect("write");
         let mut f =
-            TailedFile::open(&path, FileRef(0), StartAt::Offset(15), 100, b"\n").expect("open");
+            TailedFile::open(&path, FileRef(0), StartAt::Offset(15), &splitter(100)).expect("open");
         std::fs::write(&path, "2026-01-02 other content, longer\n").expect("replace");
         let mut out = Vec::new();
         let outcome = f.read(usize::MAX, &mut out).expect("read");
@@ -909,7 +879,7 @@ mod tests {
         let path = dir.path().join("a.log");
         std::fs::write(&path, "first\n").expect("write");
         let mut f =
-            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), 100, b"\n").expect("open");
+            TailedFile::open(&path, FileRef(0), StartAt::Offset(0), &splitter(100)).expect("open");
         assert_eq!(read_all(&mut f).len(), 1);
         let lines: String = (0..50_000).map(|i| format!("line {i:06}\n")).collect();
         append(&path, lines.as_bytes());

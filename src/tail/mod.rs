@@ -213,7 +213,8 @@ pub struct Tailer {
     resumed: HashSet<String>,
     /// Where compressed rotations are decompressed to.
     scratch_dir: PathBuf,
-    /// The flow's line splitter limits, for files opened again without their reading state.
+    /// A line splitter with the flow's limits, copied for each file opened (and opened again
+    /// without its reading state).
     template: LineSplitter,
     first_scan: bool,
     last_scan: Option<Instant>,
@@ -786,12 +787,6 @@ impl Tailer {
         }
     }
 
-    /// Bytes of whole lines packed into one record (Firehose `aggregatedRecordSizeBytes`); 0
-    /// for one line per record.
-    fn aggregation(&self) -> usize {
-        aggregation(&self.flow)
-    }
-
     /// Starts tracking `path` at `start`; a copytruncate copy names the `original` it continues.
     /// Without a descriptor to spare (see [`Descriptors`]) the file waits for one, behind the
     /// files already waiting.
@@ -1050,11 +1045,8 @@ impl Tailer {
         permit: tokio::sync::OwnedSemaphorePermit,
     ) {
         let file_ref = FileRef(self.next_ref);
-        let max_record = self.max_record();
-        let terminator = &self.flow.truncated_record_terminator;
-        let aggregate = self.aggregation();
-        let opened = TailedFile::open(path, file_ref, start, max_record, terminator);
-        match opened.map(|f| f.with_aggregation(aggregate).with_permit(Some(permit))) {
+        let opened = TailedFile::open(path, file_ref, start, &self.template);
+        match opened.map(|f| f.with_permit(Some(permit))) {
             Ok(mut f) => {
                 f.set_lines(self.records.for_file(f.offset()));
                 self.next_ref += 1;
@@ -1379,17 +1371,15 @@ impl Tailer {
             path.display()
         );
         let file_ref = FileRef(self.next_ref);
-        let max_record = self.max_record();
         let opened = TailedFile::from_handle(
             d.file,
             path,
             file_ref,
             StartAt::Offset(offset),
-            max_record,
-            &self.flow.truncated_record_terminator,
+            &self.template,
         );
         let mut f = match opened {
-            Ok(f) => f.with_aggregation(self.aggregation()),
+            Ok(f) => f,
             Err(e) => {
                 error!(
                     "{}: cannot read the decompressed copy of {}: {e}",
