@@ -63,9 +63,25 @@ impl FileInfo {
     }
 }
 
+/// Below this many tracked files a flow keeps every file's description (the status lists
+/// them all, up to its own limit); above it, descriptions of files with nothing to save or
+/// show are let go of ([`AckTracker::saved`]): 100,000 idle files kept 10 MB of copies of what
+/// the tailer knows anyway.
+const KEEP_EVERY_DESCRIPTION_UP_TO: usize = 1000;
+
+/// Maps of files with room for more than this many are made smaller when three quarters of
+/// the room is unused (smaller ones are not worth the copy).
+const SHRINK_ABOVE: usize = 1024;
+
 #[derive(Debug, Default)]
 struct Inner {
+    /// Every tracked file's watermark: the set of tracked files.
     marks: Watermarks,
+    /// What a checkpoint row and the status say about a file besides its offset. Of a large
+    /// flow (more than [`KEEP_EVERY_DESCRIPTION_UP_TO`] files) only for files with something to
+    /// save or show: read or written past their acknowledged offset, with batches pending,
+    /// or not saved yet. The tailer gives a description back when it reads such a file again
+    /// ([`AckTracker::describe`]).
     files: HashMap<FileRef, FileInfo>,
     /// Files whose watermark moved since the last save.
     dirty: BTreeSet<FileRef>,
@@ -155,17 +171,65 @@ impl AckTracker {
     /// The tailer saw the file again (new name, size or fingerprint). A new name is saved at
     /// once: rows are keyed by path, and the file that takes the old name would otherwise
     /// overwrite this one's row.
+    ///
+    /// A file whose description was let go of ([`AckTracker::saved`]) but is still tracked
+    /// is saved again at once too: whether its name changed meanwhile is not known.
     pub fn observe(&self, file: FileRef, info: FileInfo) {
         let mut inner = self.lock();
-        if inner
-            .files
-            .get(&file)
-            .is_some_and(|old| old.path != info.path)
-        {
+        let renamed = match inner.files.get(&file) {
+            Some(old) => old.path != info.path,
+            None => inner.marks.acked(file).is_some(),
+        };
+        if renamed {
             inner.dirty.insert(file);
             self.urgent.notify_one();
         }
         inner.files.insert(file, info);
+    }
+
+    /// Gives the tracker `file`'s description if it let go of it ([`AckTracker::saved`]):
+    /// the tailer calls this when it reads new data from a file, so the row saved once the
+    /// data is acknowledged has the file's name. `info` is only made when needed.
+    pub fn describe(&self, file: FileRef, info: impl FnOnce() -> FileInfo) {
+        let mut inner = self.lock();
+        if inner.files.contains_key(&file) || inner.marks.acked(file).is_none() {
+            return;
+        }
+        inner.files.insert(file, info());
+        // Its name may have changed while it had no description: saved like a rename.
+        inner.dirty.insert(file);
+        self.urgent.notify_one();
+    }
+
+    /// The writer saved these files' rows: the descriptions of those with nothing left to
+    /// save or show are let go of, in a flow of more than [`KEEP_EVERY_DESCRIPTION_UP_TO`]
+    /// files. Kept: a file with batches pending or read past its acknowledged offset (its row
+    /// is saved again soon), one behind (the status lists it), one moved again since the save,
+    /// and the rows that stand for no file (their path is needed to delete them).
+    pub fn saved(&self, files: &[FileRef]) {
+        let mut inner = self.lock();
+        if inner.marks.len() <= KEEP_EVERY_DESCRIPTION_UP_TO {
+            return;
+        }
+        let inner = &mut *inner;
+        for f in files {
+            let Some(acked) = inner.marks.acked(*f) else {
+                continue;
+            };
+            let idle = inner.files.get(f).is_some_and(|info| {
+                info.read <= acked
+                    && info.size <= acked
+                    && info.id.dev != crate::tail::identity::NO_DEVICE
+            });
+            if idle && inner.marks.is_settled(*f) && !inner.dirty.contains(f) {
+                inner.files.remove(f);
+            }
+        }
+        // A map does not shrink by itself: a start with 100,000 new files would keep the
+        // room for all their descriptions.
+        if inner.files.capacity() > SHRINK_ABOVE && inner.files.len() * 4 < inner.files.capacity() {
+            inner.files.shrink_to_fit();
+        }
     }
 
     pub fn register(&self, batch: BatchSeq, ends: &[(FileRef, u64)]) {
@@ -218,6 +282,7 @@ impl AckTracker {
     pub fn take_dirty(&self, limit: usize) -> Vec<(FileRef, FileInfo, u64)> {
         let mut inner = self.lock();
         let mut taken = Vec::new();
+        let mut undescribed = Vec::new();
         while taken.len() < limit {
             let Some(f) = inner.dirty.pop_first() else {
                 break;
@@ -225,10 +290,14 @@ impl AckTracker {
             let Some(offset) = inner.marks.acked(f) else {
                 continue;
             };
-            if let Some(info) = inner.files.get(&f) {
-                taken.push((f, info.clone(), offset));
+            match inner.files.get(&f) {
+                Some(info) => taken.push((f, info.clone(), offset)),
+                // Read again and acknowledged before the tailer gave its description back
+                // ([`AckTracker::describe`]): saved once it has.
+                None => undescribed.push(f),
             }
         }
+        inner.dirty.extend(undescribed);
         taken
     }
 
@@ -238,7 +307,7 @@ impl AckTracker {
     }
 
     /// The tracked files for the status snapshot: how many, the bytes not yet acknowledged
-    /// over all of them, and at most `limit` of them with their acknowledged offsets (those
+    /// over all of them (files without a description have none), and at most `limit` of them with their acknowledged offsets (those
     /// furthest behind; among files equally behind, any), sorted by path. Only the listed files
     /// are copied and sorted, so a flow of 100,000 files costs a pass over them (selecting by
     /// path as well was 40 % of an idle agent's CPU with 100,000 files).
@@ -254,7 +323,7 @@ impl AckTracker {
                 (behind, *f)
             })
             .collect();
-        let tracked = all.len();
+        let tracked = inner.marks.len();
         if all.len() > limit {
             all.select_nth_unstable_by_key(limit, |(behind, _)| std::cmp::Reverse(*behind));
             all.truncate(limit);
@@ -311,5 +380,88 @@ mod tests {
             .collect();
         assert_eq!(listed, vec![("/l/b".into(), 0), ("/l/d".into(), 5)]);
         assert_eq!(acks.files_summary(10).listed.len(), 4);
+    }
+
+    /// A flow of `n` files of 10 bytes each, all acknowledged and saved.
+    fn saved_flow(n: u64) -> AckTracker {
+        let acks = AckTracker::new(Arc::new(Notify::new()));
+        for i in 0..n {
+            let f = FileRef(i);
+            acks.start(
+                f,
+                0,
+                FileInfo {
+                    read: 10,
+                    ..info(&format!("/l/{i}"), 10)
+                },
+            );
+            acks.register(i, &[(f, 10)]);
+            acks.acknowledge(i, &[f]);
+        }
+        let taken: Vec<FileRef> = acks.take_dirty(usize::MAX).iter().map(|t| t.0).collect();
+        assert_eq!(taken.len() as u64, n);
+        acks.saved(&taken);
+        acks
+    }
+
+    #[test]
+    fn a_large_flow_lets_go_of_idle_descriptions_and_saves_a_file_described_again() {
+        let acks = saved_flow(KEEP_EVERY_DESCRIPTION_UP_TO as u64 + 1);
+        assert!(acks.lock().files.is_empty(), "idle, saved, nothing behind");
+        let s = acks.files_summary(10);
+        assert_eq!((s.tracked, s.bytes_behind, s.listed.len()), (1001, 0, 0));
+        // Read again: acknowledged before the tailer describes it, the row waits for the name.
+        let f = FileRef(7);
+        acks.register(5000, &[(f, 30)]);
+        assert_eq!(acks.acknowledge(5000, &[f]), vec![(f, 30)]);
+        assert!(acks.take_dirty(10).is_empty());
+        acks.describe(f, || FileInfo {
+            read: 30,
+            ..info("/l/7-renamed", 30)
+        });
+        let rows = acks.take_dirty(10);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].0, &*rows[0].1.path, rows[0].2),
+            (f, Path::new("/l/7-renamed"), 30)
+        );
+        // Described already: nothing more to save; an untracked file is not described.
+        acks.describe(f, || unreachable!("described already"));
+        acks.describe(FileRef(99_999), || unreachable!("not tracked"));
+        assert!(acks.take_dirty(10).is_empty());
+    }
+
+    #[test]
+    fn descriptions_of_files_behind_pending_or_standing_for_no_file_are_kept() {
+        let acks = saved_flow(KEEP_EVERY_DESCRIPTION_UP_TO as u64 + 10);
+        let (behind, pending, placeholder) = (FileRef(1), FileRef(2), FileRef(3));
+        acks.observe(behind, info("/l/1", 50));
+        acks.observe(
+            pending,
+            FileInfo {
+                read: 20,
+                ..info("/l/2", 20)
+            },
+        );
+        acks.register(9000, &[(pending, 20)]);
+        acks.observe(
+            placeholder,
+            FileInfo {
+                id: FileId::placeholder(3),
+                ..info("/l/3", 10)
+            },
+        );
+        let taken: Vec<FileRef> = acks.take_dirty(usize::MAX).iter().map(|t| t.0).collect();
+        acks.saved(&taken);
+        let mut kept: Vec<FileRef> = acks.lock().files.keys().copied().collect();
+        kept.sort();
+        assert_eq!(kept, vec![behind, pending, placeholder]);
+        assert_eq!(acks.files_summary(10).bytes_behind, 40 + 10);
+    }
+
+    #[test]
+    fn a_small_flow_keeps_every_description_for_the_status() {
+        let acks = saved_flow(3);
+        assert_eq!(acks.files_summary(10).listed.len(), 3);
     }
 }

@@ -120,6 +120,7 @@ pub fn save_once(
                 flow.acks.restore_dirty(taken);
                 return Err(e);
             }
+            flow.acks.saved(&taken);
             saved += rows.len();
         }
     }

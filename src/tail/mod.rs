@@ -1550,6 +1550,11 @@ impl Tailer {
             };
             f.more = !outcome.at_eof;
             f.pending = false;
+            if outcome.bytes > 0 {
+                // Before its records are sent: the row saved once they are acknowledged needs
+                // the file's description, which the tracker lets go of for idle files.
+                self.acks.describe(f.file_ref, || f.info());
+            }
             pass.more |= f.more;
             pass.with_data += usize::from(outcome.bytes > 0);
             let was_truncated = outcome.truncated.is_some();
