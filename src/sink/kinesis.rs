@@ -98,7 +98,9 @@ struct Answer {
 impl KinesisPut {
     /// `client` as configured, without the SDK's own retries: the sender retries (only the
     /// failed records, with the Java agent's backoff), so each call is one attempt and
-    /// `RecordSendAttempts` counts the calls made.
+    /// `RecordSendAttempts` counts the calls made (a put of more than 500 records, which only
+    /// lines grouped by shard or sent plain for want of a shard map make, is several calls
+    /// counted as one attempt).
     pub fn new(client: aws_sdk_kinesis::Client, stream: String, keys: PartitionKeyOption) -> Self {
         let config = client
             .config()

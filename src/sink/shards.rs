@@ -293,6 +293,37 @@ mod tests {
     }
 
     #[test]
+    fn a_key_whose_hash_is_a_range_edge_goes_to_the_shard_of_that_edge() {
+        let lines: Vec<Bytes> = vec![
+            Bytes::from_static(b"edge\n"),
+            Bytes::from_static(b"other\n"),
+        ];
+        let keys: Vec<String> = lines.iter().map(key_of).collect();
+        let h = hash_key(&keys[0]);
+        let shard_of_edge_line = |map: &ShardMap| {
+            let groups = group(map, &lines, &keys, 51_200);
+            let g = groups
+                .iter()
+                .find(|g| g.lines.contains(&0))
+                .expect("grouped");
+            map.shards()[g.shard.expect("on a shard")].id.clone()
+        };
+        // The hash is the first key of the upper shard, then the last key of the lower one.
+        let starts_upper = ShardMap::new([
+            listed("lower", 0, h - 1, true),
+            listed("upper", h, TOP, true),
+        ])
+        .expect("a map");
+        assert_eq!(shard_of_edge_line(&starts_upper), "upper");
+        let ends_lower = ShardMap::new([
+            listed("lower", 0, h, true),
+            listed("upper", h + 1, TOP, true),
+        ])
+        .expect("a map");
+        assert_eq!(shard_of_edge_line(&ends_lower), "lower");
+    }
+
+    #[test]
     fn a_line_on_no_shard_goes_alone_and_unaggregated() {
         let lines: Vec<Bytes> = (0..50).map(|i| Bytes::from(format!("{i}\n"))).collect();
         let keys: Vec<String> = lines.iter().map(key_of).collect();
