@@ -9,11 +9,14 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use crate::aws::region_of_endpoint;
-use crate::config::{AgentPlan, Destination};
+use crate::config::{AgentPlan, Destination, PartitionKeyOption};
 
 /// What the agent calls on a Kinesis stream: `PutRecords`; `check --aws` calls
-/// `DescribeStreamSummary`. (Nothing calls `ListShards` or `DescribeStream`.)
+/// `DescribeStreamSummary`. (Nothing calls `DescribeStream`.)
 pub const KINESIS_ACTIONS: &[&str] = &["kinesis:DescribeStreamSummary", "kinesis:PutRecords"];
+/// What the agent also calls on a stream that a flow with `partitionKeyOption: DETERMINISTIC`
+/// and `kplAggregation` sends to: `ListShards`, for the shard map its lines are grouped by.
+pub const SHARD_MAP_ACTIONS: &[&str] = &["kinesis:ListShards"];
 /// What the agent calls on a delivery stream: `PutRecordBatch`; `check --aws` calls
 /// `DescribeDeliveryStream`.
 pub const FIREHOSE_ACTIONS: &[&str] =
@@ -59,18 +62,27 @@ pub fn policy(plan: &AgentPlan, options: &PolicyOptions) -> Policy {
     }
 
     let mut kinesis = BTreeSet::new();
+    let mut shard_maps = BTreeSet::new();
     let mut firehose = BTreeSet::new();
     for flow in &plan.flows {
         match &flow.destination {
-            Destination::Kinesis { stream, .. } => {
-                kinesis.insert(arn(
+            Destination::Kinesis {
+                stream,
+                partition_key,
+                kpl_aggregate,
+            } => {
+                let stream_arn = arn(
                     options,
                     &kinesis_region,
                     "kinesis",
                     &account,
                     "stream",
                     stream,
-                ));
+                );
+                if *partition_key == PartitionKeyOption::Deterministic && kpl_aggregate.is_some() {
+                    shard_maps.insert(stream_arn.clone());
+                }
+                kinesis.insert(stream_arn);
             }
             Destination::Firehose {
                 delivery_stream, ..
@@ -101,6 +113,14 @@ pub fn policy(plan: &AgentPlan, options: &PolicyOptions) -> Policy {
             "Effect": "Allow",
             "Action": KINESIS_ACTIONS,
             "Resource": kinesis.into_iter().collect::<Vec<_>>(),
+        }));
+    }
+    if !shard_maps.is_empty() {
+        statements.push(json!({
+            "Sid": "KinesisShardMaps",
+            "Effect": "Allow",
+            "Action": SHARD_MAP_ACTIONS,
+            "Resource": shard_maps.into_iter().collect::<Vec<_>>(),
         }));
     }
     if !firehose.is_empty() {
@@ -134,9 +154,14 @@ pub fn policy(plan: &AgentPlan, options: &PolicyOptions) -> Policy {
             "assumeRoleARN is set: the AssumeRole statement belongs to the identity the agent starts with, the others to {role} (whose trust policy must let that identity assume it). This build does not assume the role yet: until it does, the starting identity needs every statement."
         ));
     }
-    notes.push(
-        "kinesis:DescribeStreamSummary and firehose:DescribeDeliveryStream are only used by `aws-kinesis-agent check --aws`; the agent itself only puts records.".to_string(),
-    );
+    let lists = if statements.iter().any(|s| s["Sid"] == "KinesisShardMaps") {
+        " (and lists the shards of the streams in KinesisShardMaps: DETERMINISTIC keys with kplAggregation group lines by shard)"
+    } else {
+        ""
+    };
+    notes.push(format!(
+        "kinesis:DescribeStreamSummary and firehose:DescribeDeliveryStream are only used by `aws-kinesis-agent check --aws`; the agent itself only puts records{lists}."
+    ));
     Policy {
         document: json!({ "Version": "2012-10-17", "Statement": statements }),
         notes,
@@ -287,6 +312,54 @@ mod tests {
         assert_eq!(
             p.document["Statement"][1]["Resource"],
             json!(["arn:aws-us-gov:firehose:us-gov-west-1:*:deliverystream/f"])
+        );
+    }
+
+    #[test]
+    fn list_shards_only_for_streams_of_deterministic_aggregated_flows() {
+        let flows = |flows: &str| {
+            format!(
+                r#"{{ "kinesis.region": "eu-west-1", "cloudwatch.emitMetrics": false, "flows": [ {flows} ] }}"#
+            )
+        };
+        let sids = |p: &Policy| -> Vec<String> {
+            p.document["Statement"]
+                .as_array()
+                .expect("statements")
+                .iter()
+                .map(|s| s["Sid"].as_str().unwrap_or_default().to_string())
+                .collect()
+        };
+        let without = [
+            r#"{ "filePattern": "/a/*", "kinesisStream": "r", "kplAggregation": true }"#,
+            r#"{ "filePattern": "/a/*", "kinesisStream": "d", "partitionKeyOption": "DETERMINISTIC" }"#,
+        ];
+        for flow in without {
+            let p = policy(&plan(&flows(flow)), &PolicyOptions::default());
+            assert_eq!(sids(&p), ["KinesisStreams"], "{flow}");
+        }
+        let p = policy(
+            &plan(&flows(&format!(
+                r#"{}, {}, {{ "filePattern": "/b/*", "kinesisStream": "da", "kplAggregation": "true",
+                    "partitionKeyOption": "DETERMINISTIC" }}"#,
+                without[0], without[1]
+            ))),
+            &PolicyOptions::default(),
+        );
+        assert_eq!(sids(&p), ["KinesisStreams", "KinesisShardMaps"]);
+        let st = &p.document["Statement"][1];
+        assert_eq!(st["Action"], json!(["kinesis:ListShards"]));
+        assert_eq!(
+            st["Resource"],
+            json!(["arn:aws:kinesis:eu-west-1:*:stream/da"])
+        );
+        assert_eq!(
+            p.document["Statement"][0]["Resource"],
+            json!([
+                "arn:aws:kinesis:eu-west-1:*:stream/d",
+                "arn:aws:kinesis:eu-west-1:*:stream/da",
+                "arn:aws:kinesis:eu-west-1:*:stream/r"
+            ])
         );
     }
 

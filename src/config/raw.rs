@@ -582,13 +582,8 @@ fn read_flow(sec: &mut Section, index: usize, notes: &mut Notes) -> Result<FlowP
                 PARTITION_KEY_OPTIONS,
                 PartitionKeyOption::Random,
             )?;
+            // With DETERMINISTIC keys, lines are grouped by shard (sink::shards).
             let kpl_aggregate = if sec.bool("kplAggregation", false)? {
-                if partition_key == PartitionKeyOption::Deterministic {
-                    return Err(sec.error(
-                        "kplAggregation",
-                        "expected partitionKeyOption RANDOM with kplAggregation: aggregation with DETERMINISTIC keys (grouped by shard) is not supported yet; set partitionKeyOption to RANDOM or kplAggregation to false",
-                    ));
-                }
                 Some(sec.count(
                     "aggregatedRecordSizeBytes",
                     DEFAULT_KPL_AGGREGATE_BYTES,

@@ -964,12 +964,17 @@ fn kpl_aggregation_is_a_kinesis_key_with_java_value_rules_and_its_own_record_siz
     );
     let err = parse(&kinesis(r#""kplAggregation": "maybe""#)).expect_err("not a boolean");
     assert!(err.to_string().contains("kplAggregation"), "{err}");
-    let err = parse(&kinesis(
-        r#""kplAggregation": true, "partitionKeyOption": "DETERMINISTIC""#,
-    ))
-    .expect_err("not supported yet");
-    assert!(err.to_string().contains("kplAggregation"), "{err}");
-    assert!(err.message.contains("not supported yet"), "{err}");
+    // DETERMINISTIC keys aggregate too (grouped by shard, sink::shards).
+    assert_eq!(
+        destination(&kinesis(
+            r#""kplAggregation": true, "partitionKeyOption": "DETERMINISTIC""#
+        )),
+        Destination::Kinesis {
+            stream: "s".into(),
+            partition_key: PartitionKeyOption::Deterministic,
+            kpl_aggregate: Some(51_200),
+        }
+    );
     let err = parse(&firehose(r#""kplAggregation": true"#)).expect_err("Kinesis only");
     assert!(err.to_string().contains("kplAggregation"), "{err}");
     assert!(err.message.contains("Firehose"), "{err}");

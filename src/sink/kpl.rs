@@ -5,7 +5,9 @@
 //! the protobuf bytes.
 //!
 //! Owns: grouping a batch's lines into aggregated records of at most a given size, and encoding
-//! them. Does not own: partition keys (the caller gives one per aggregated record) or sending.
+//! them, under one partition key ([`encode`]) or one per line ([`encode_keyed`], with its size
+//! rules [`KEYED_OVERHEAD`] and [`keyed_line_size`]). Does not own: making partition keys,
+//! grouping by shard (`shards`) or sending.
 
 use std::ops::Range;
 
@@ -19,6 +21,10 @@ pub const MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
 /// Bytes an aggregated record adds to its lines besides their framing: magic, checksum and the
 /// partition key table's one entry (a `RANDOM` key is at most 13 characters; 64 leaves room).
 const AGGREGATE_OVERHEAD: usize = MAGIC.len() + 16 + 2 + 64;
+
+/// Bytes an aggregated record with one partition key per line adds besides its lines: magic
+/// and checksum (each line's key is counted by [`keyed_line_size`]).
+pub const KEYED_OVERHEAD: usize = MAGIC.len() + 16;
 
 /// The protobuf message (proto2), as published in the KPL's `aggregation-format.md`.
 #[derive(Clone, PartialEq, Message)]
@@ -71,6 +77,16 @@ fn varint_len(mut n: u64) -> usize {
     len
 }
 
+/// The bytes a line of `line` bytes under its own key of `key` bytes adds to an aggregated
+/// record of [`encode_keyed`] in which it is the `index`th line (0-based): its framing, the
+/// extra bytes of a partition key index above 127, and its entry in the partition key table.
+pub fn keyed_line_size(line: usize, key: usize, index: usize) -> usize {
+    let data = 1 + varint_len(line as u64) + line;
+    let inner = 1 + varint_len(index as u64) + data;
+    let record = 1 + varint_len(inner as u64) + inner;
+    record + 1 + varint_len(key as u64) + key
+}
+
 /// Splits `lines` into groups, in order: each as many lines as fit in an aggregated record of
 /// at most `max` bytes. A line too large to share a record (or alone) is a group of its own,
 /// sent as a plain record.
@@ -109,6 +125,32 @@ pub fn encode(lines: &[Bytes], key: &str) -> Bytes {
             })
             .collect(),
     };
+    let len = message.encoded_len();
+    let mut out = BytesMut::with_capacity(MAGIC.len() + len + 16);
+    out.put_slice(&MAGIC);
+    message.encode_raw(&mut out);
+    let digest = Md5::digest(&out[MAGIC.len()..]);
+    out.put_slice(&digest);
+    out.freeze()
+}
+
+/// The aggregated record of `lines`, each under its own partition key (`keys`, one per line, in
+/// the same order): the partition key table holds the keys in line order, line `i` points at
+/// entry `i`. Duplicate keys (identical lines) are not merged: the table may repeat a key.
+pub fn encode_keyed<'a>(lines: impl IntoIterator<Item = (&'a Bytes, &'a str)>) -> Bytes {
+    let mut message = AggregatedRecord {
+        partition_key_table: Vec::new(),
+        explicit_hash_key_table: Vec::new(),
+        records: Vec::new(),
+    };
+    for (index, (data, key)) in lines.into_iter().enumerate() {
+        message.partition_key_table.push(key.to_string());
+        message.records.push(UserRecord {
+            partition_key_index: index as u64,
+            explicit_hash_key_index: None,
+            data: data.clone(),
+        });
+    }
     let len = message.encoded_len();
     let mut out = BytesMut::with_capacity(MAGIC.len() + len + 16);
     out.put_slice(&MAGIC);
@@ -183,6 +225,28 @@ mod tests {
             // At most: the record's tag and length (1 + 3 for up to 1 MiB), its partition key
             // index (2), its data's tag and length (1 + 3).
             assert!(framed(n) - n <= crate::config::KPL_LINE_OVERHEAD);
+        }
+    }
+
+    #[test]
+    fn keyed_sizes_add_up_to_what_is_encoded() {
+        // Across the partition key index's one- to two-byte boundary (128 lines).
+        let l: Vec<Bytes> = (0..200).map(|i| Bytes::from(vec![b'x'; i * 7])).collect();
+        let keys: Vec<String> = (0..l.len()).map(|i| format!("{i:032x}")).collect();
+        let mut size = KEYED_OVERHEAD;
+        for n in 1..=l.len() {
+            size += keyed_line_size(l[n - 1].len(), keys[n - 1].len(), n - 1);
+            let encoded = encode_keyed(l[..n].iter().zip(keys.iter().map(String::as_str)));
+            assert_eq!(encoded.len(), size, "{n} lines");
+        }
+        let decoded = AggregatedRecord::decode(
+            &encode_keyed(l.iter().zip(keys.iter().map(String::as_str)))[4..][..size - 20],
+        )
+        .expect("decodes");
+        assert_eq!(decoded.partition_key_table, keys);
+        for (i, r) in decoded.records.iter().enumerate() {
+            assert_eq!(r.partition_key_index, i as u64);
+            assert_eq!(r.data, l[i]);
         }
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! Owns: [`batcher`] (pure batch decisions and the task around them), [`sender`] (the per-flow
 //! send loop: bounded concurrency, retry of failed records only, backoff), [`backoff`] (the Java
-//! agent's schedule), and the implementations of [`PutBatch`]: [`kinesis`], [`firehose`] and
-//! [`dry_run`] (standard output). Does not own: reading files or storing checkpoints.
+//! agent's schedule), the implementations of [`PutBatch`]: [`kinesis`], [`firehose`] and
+//! [`dry_run`] (standard output), and what `kplAggregation` adds to Kinesis: [`kpl`] (the
+//! aggregated record format) and [`shards`] (lines grouped by shard for DETERMINISTIC keys).
+//! Does not own: reading files or storing checkpoints.
 
 pub mod backoff;
 pub mod batcher;
@@ -13,6 +15,7 @@ pub mod kinesis;
 pub mod kpl;
 pub mod queue;
 pub mod sender;
+pub mod shards;
 
 use std::fmt;
 use std::future::Future;

@@ -16,6 +16,10 @@ Commands (output is JSON Lines on stdout; errors go to stderr with exit status 1
                                                 waits until ACTIVE
   kinesis-records NAME                          every record of every shard, per-shard sequence order:
                                                 {"shard","seq","partition_key","data_b64"}
+  list-shards NAME                              every shard, open and closed, in shard id order:
+                                                {"shard","start","end","open"} (hash keys as decimal strings)
+  split-shard NAME SHARD --at HASH_KEY          Kinesis SplitShard (HASH_KEY decimal: the new upper
+                                                shard's starting hash key), waits until ACTIVE
   s3-objects BUCKET [--prefix P]                every object in key order: {"key","data_b64"}
   put-records NAME [--b64] [--partition-key K] LINE...
                                                 Kinesis PutRecords, one record per LINE
@@ -171,6 +175,28 @@ def cmd_kinesis_records(args):
                   "data_b64": b64(r["Data"])})
 
 
+def cmd_list_shards(args):
+    k = client("kinesis", args.kinesis_endpoint)
+    for shard in sorted(list_shards(k, args.name), key=lambda s: s["ShardId"]):
+        emit({"shard": shard["ShardId"], "start": shard["HashKeyRange"]["StartingHashKey"],
+              "end": shard["HashKeyRange"]["EndingHashKey"],
+              "open": "EndingSequenceNumber" not in shard["SequenceNumberRange"]})
+
+
+def cmd_split_shard(args):
+    k = client("kinesis", args.kinesis_endpoint)
+    k.split_shard(StreamName=args.name, ShardToSplit=args.shard, NewStartingHashKey=args.at)
+    deadline = time.monotonic() + 10
+    while True:
+        status = k.describe_stream_summary(StreamName=args.name)["StreamDescriptionSummary"]["StreamStatus"]
+        if status == "ACTIVE":
+            break
+        if time.monotonic() > deadline:
+            raise EmuError(f"stream {args.name} still {status} 10 s after SplitShard")
+        time.sleep(0.05)
+    emit({"stream": args.name, "split": args.shard, "at": args.at, "status": "ACTIVE"})
+
+
 def cmd_put_records(args):
     k = client("kinesis", args.kinesis_endpoint)
     data = line_bytes(args)
@@ -298,6 +324,16 @@ def build_parser():
     s = sub.add_parser("kinesis-records", help="read back every record of a Kinesis stream")
     s.add_argument("name")
     s.set_defaults(func=cmd_kinesis_records)
+
+    s = sub.add_parser("list-shards", help="every shard of a Kinesis stream with its hash key range")
+    s.add_argument("name")
+    s.set_defaults(func=cmd_list_shards)
+
+    s = sub.add_parser("split-shard", help="Kinesis SplitShard and wait until ACTIVE")
+    s.add_argument("name")
+    s.add_argument("shard")
+    s.add_argument("--at", required=True, help="the new starting hash key (decimal)")
+    s.set_defaults(func=cmd_split_shard)
 
     s = sub.add_parser("s3-objects", help="read back every S3 object under a prefix")
     s.add_argument("bucket")

@@ -108,6 +108,24 @@ fn varint(buf: &mut &[u8]) -> Result<u64, String> {
 /// deaggregation module for Python (`aws_kinesis_agg`, installed by scripts/setup-emulators),
 /// as a Lambda function reading the stream would.
 pub fn deaggregate_with_aws_module(records: &[(String, Vec<u8>)]) -> Vec<Vec<u8>> {
+    aws_module_user_records(records)
+        .into_iter()
+        .map(|u| u.data)
+        .collect()
+}
+
+/// One user record as the AWS deaggregation module gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsUserRecord {
+    /// The Kinesis record (index into the records given) it came from.
+    pub record: usize,
+    pub partition_key: String,
+    pub data: Vec<u8>,
+}
+
+/// The user records of `records` (partition key, data), de-aggregated by the AWS deaggregation
+/// module for Python, each with the Kinesis record it came from and its partition key.
+pub fn aws_module_user_records(records: &[(String, Vec<u8>)]) -> Vec<AwsUserRecord> {
     let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
     let input: Vec<serde_json::Value> = records
         .iter()
@@ -116,6 +134,7 @@ pub fn deaggregate_with_aws_module(records: &[(String, Vec<u8>)]) -> Vec<Vec<u8>
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("records.json");
     std::fs::write(&path, serde_json::Value::Array(input).to_string()).expect("write");
+    // The sequence number carries the record's index through to each of its user records.
     let script = r#"
 import base64, json, sys
 from aws_kinesis_agg.deaggregator import iter_deaggregate_records
@@ -124,7 +143,9 @@ records = [{"kinesis": {"kinesisSchemaVersion": "1.0", "sequenceNumber": str(i),
                         "data": base64.b64encode(bytes.fromhex(data)).decode()}}
            for i, (key, data) in enumerate(json.load(open(sys.argv[1])))]
 for r in iter_deaggregate_records(records):
-    print(base64.b64decode(r["kinesis"]["data"]).hex())
+    k = r["kinesis"]
+    print(json.dumps([int(k["sequenceNumber"]), k["partitionKey"],
+                      base64.b64decode(k["data"]).hex()]))
 "#;
     let out = std::process::Command::new(super::venv_python())
         .arg("-c")
@@ -139,11 +160,17 @@ for r in iter_deaggregate_records(records):
     );
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|h| {
-            (0..h.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex"))
-                .collect()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            let h = v[2].as_str().expect("hex data");
+            AwsUserRecord {
+                record: v[0].as_u64().expect("record index") as usize,
+                partition_key: v[1].as_str().expect("partition key").to_string(),
+                data: (0..h.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex"))
+                    .collect(),
+            }
         })
         .collect()
 }

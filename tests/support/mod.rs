@@ -100,6 +100,15 @@ pub struct KinesisRecord {
     pub data: Vec<u8>,
 }
 
+/// One shard of a Kinesis stream, with its hash key range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedShard {
+    pub shard_id: String,
+    pub start: u128,
+    pub end: u128,
+    pub open: bool,
+}
+
 /// A running kinesalite + moto pair. Dropping it kills and reaps both servers.
 pub struct Emulators {
     /// kinesalite, e.g. `http://127.0.0.1:41234` (Kinesis Data Streams).
@@ -232,6 +241,24 @@ impl Emulators {
                 data: base64_decode(&str_field(&v, "data_b64")),
             })
             .collect()
+    }
+
+    /// Every shard of `stream`, open and closed, in shard id order.
+    pub fn list_shards(&self, stream: &str) -> Vec<ListedShard> {
+        json_lines(&self.emu(&["list-shards", stream]))
+            .map(|v| ListedShard {
+                shard_id: str_field(&v, "shard"),
+                start: str_field(&v, "start").parse().expect("a hash key"),
+                end: str_field(&v, "end").parse().expect("a hash key"),
+                open: v["open"].as_bool().expect("open"),
+            })
+            .collect()
+    }
+
+    /// Kinesis SplitShard of `shard` of `stream`, the new upper shard starting at `at`; waits
+    /// until the stream is ACTIVE again.
+    pub fn split_shard(&self, stream: &str, shard: &str, at: u128) {
+        self.emu(&["split-shard", stream, shard, "--at", &at.to_string()]);
     }
 
     /// Every object in `bucket` whose key starts with `prefix`, as (key, bytes), in key order.
