@@ -160,7 +160,7 @@ pub fn policy(plan: &AgentPlan, options: &PolicyOptions) -> Policy {
         ));
     }
     notes.push(
-        "kinesis:DescribeStreamSummary and firehose:DescribeDeliveryStream are only used by `aws-kinesis-agent check --aws`; the agent itself only puts records.".to_string(),
+        "kinesis:DescribeStreamSummary and firehose:DescribeDeliveryStream are only used by `aws-kinesis-agent check --aws`; the agent itself only puts records. `check --aws` also lists the delivery streams that read a Kinesis stream when firehose:ListDeliveryStreams (and DescribeDeliveryStream on them) is allowed, which is not granted here: without it, it says it did not look.".to_string(),
     );
     Policy {
         document: json!({ "Version": "2012-10-17", "Statement": statements }),

@@ -65,7 +65,9 @@ enum Command {
         #[arg(long = "user", value_name = "NAME")]
         user: Option<String>,
         /// Also check that the AWS credentials resolve and that every stream and delivery
-        /// stream exists and is ACTIVE (calls DescribeStreamSummary / DescribeDeliveryStream).
+        /// stream exists and is ACTIVE (calls DescribeStreamSummary / DescribeDeliveryStream),
+        /// and say which Firehose delivery streams read each Kinesis stream (when
+        /// ListDeliveryStreams is allowed).
         #[arg(long)]
         aws: bool,
     },

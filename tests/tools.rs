@@ -283,8 +283,22 @@ fn check_exits_1_with_the_configuration_error() {
 #[test]
 fn check_aws_finds_an_existing_stream_and_names_a_missing_one() {
     let emu = Emulators::shared();
-    emu.create_stream("tools-check-present", 1);
+    let present = emu.create_stream("tools-check-present", 1);
     emu.create_delivery_stream("tools-check-delivery", "tools-check-bucket", "");
+    // Two delivery streams read the present stream, one reads another stream.
+    emu.create_reading_delivery_stream(
+        "tools-check-to-s3",
+        "tools-check-archive",
+        "agent/",
+        &present,
+    );
+    emu.create_reading_delivery_stream("tools-check-copy", "tools-check-archive", "", &present);
+    emu.create_reading_delivery_stream(
+        "tools-check-elsewhere",
+        "tools-check-archive",
+        "",
+        &present.replace("tools-check-present", "tools-check-other"),
+    );
     let dir = open_tempdir();
     let logs = dir.path().join("logs");
     fs::create_dir(&logs).expect("mkdir");
@@ -326,9 +340,58 @@ fn check_aws_finds_an_existing_stream_and_names_a_missing_one() {
             .contains("Kinesis stream 'tools-check-missing' does not exist"),
         "{stdout}"
     );
+    // Where the present stream's records go on to, in name order; not the other stream's
+    // reader, not the Direct PUT stream; nothing about the missing stream.
+    let readers: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("is read by Firehose delivery stream"))
+        .collect();
+    assert_eq!(
+        readers,
+        [
+            "  ok: Kinesis stream 'tools-check-present' is read by Firehose delivery stream 'tools-check-copy' (ACTIVE), delivering to S3 bucket 'tools-check-archive'",
+            "  ok: Kinesis stream 'tools-check-present' is read by Firehose delivery stream 'tools-check-to-s3' (ACTIVE), delivering to S3 bucket 'tools-check-archive' under 'agent/'",
+        ],
+        "{stdout}"
+    );
+    assert!(!stdout.contains("  note:"), "{stdout}");
     assert_eq!(
         stdout.lines().last(),
         Some("check: 1 problem(s)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_aws_says_it_did_not_look_for_readers_when_it_cannot_list_them() {
+    // tools/fake-aws has the stream but does not implement ListDeliveryStreams.
+    let fake = support::fake::FakeAws::start(&["--stream", "unlisted"]);
+    let dir = open_tempdir();
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    write_config(
+        dir.path(),
+        &format!(
+            r#"{{ "filePattern": "{}/*.log", "kinesisStream": "unlisted" }}"#,
+            logs.display()
+        ),
+        &format!(
+            r#""kinesis.endpoint": "{0}", "firehose.endpoint": "{0}", "kinesis.region": "us-east-1","#,
+            fake.endpoint
+        ),
+    );
+    let out = run(dir.path(), &["check", "--aws"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Not a problem: the agent does not need to know who reads its stream.
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout.contains("ok: Kinesis stream 'unlisted' exists and is ACTIVE"),
+        "{stdout}"
+    );
+    assert!(
+        line_with(&stdout, "  note:").contains(
+            "did not look for Firehose delivery streams reading Kinesis stream 'unlisted': firehose:ListDeliveryStreams failed: UnknownOperationException"
+        ),
         "{stdout}"
     );
 }

@@ -8,12 +8,13 @@ Global arguments:
   --moto-endpoint URL      moto server (default: $EMU_MOTO_ENDPOINT or http://127.0.0.1:4566)
 
 Commands (output is JSON Lines on stdout; errors go to stderr with exit status 1):
-  create-stream NAME [--shards N]               Kinesis CreateStream, waits until ACTIVE (<= 10 s)
+  create-stream NAME [--shards N]               Kinesis CreateStream, waits until ACTIVE (<= 10 s);
+                                                {"stream","shards","status","arn"}
   delete-stream NAME                            Kinesis DeleteStream
-  create-delivery-stream NAME --bucket B [--prefix P]
+  create-delivery-stream NAME --bucket B [--prefix P] [--source-stream-arn ARN]
                                                 S3 CreateBucket (if missing), then a DirectPut
-                                                Firehose stream with an ExtendedS3 destination;
-                                                waits until ACTIVE
+                                                Firehose stream (KinesisStreamAsSource with ARN)
+                                                with an ExtendedS3 destination; waits until ACTIVE
   kinesis-records NAME                          every record of every shard, per-shard sequence order:
                                                 {"shard","seq","partition_key","data_b64"}
   s3-objects BUCKET [--prefix P]                every object in key order: {"key","data_b64"}
@@ -137,7 +138,8 @@ def cmd_create_stream(args):
         if time.monotonic() > deadline:
             raise EmuError(f"stream {args.name} still {status} after 10 s")
         time.sleep(0.05)
-    emit({"stream": args.name, "shards": args.shards, "status": "ACTIVE"})
+    arn = k.describe_stream_summary(StreamName=args.name)["StreamDescriptionSummary"]["StreamARN"]
+    emit({"stream": args.name, "shards": args.shards, "status": "ACTIVE", "arn": arn})
 
 
 def cmd_delete_stream(args):
@@ -226,8 +228,15 @@ def cmd_create_delivery_stream(args):
     }
     if args.prefix:
         dest["Prefix"] = args.prefix
-    fh.create_delivery_stream(DeliveryStreamName=args.name, DeliveryStreamType="DirectPut",
-                              ExtendedS3DestinationConfiguration=dest)
+    if args.source_stream_arn:
+        fh.create_delivery_stream(
+            DeliveryStreamName=args.name, DeliveryStreamType="KinesisStreamAsSource",
+            KinesisStreamSourceConfiguration={"KinesisStreamARN": args.source_stream_arn,
+                                              "RoleARN": dest["RoleARN"]},
+            ExtendedS3DestinationConfiguration=dest)
+    else:
+        fh.create_delivery_stream(DeliveryStreamName=args.name, DeliveryStreamType="DirectPut",
+                                  ExtendedS3DestinationConfiguration=dest)
     deadline = time.monotonic() + 10
     while True:
         desc = fh.describe_delivery_stream(DeliveryStreamName=args.name)["DeliveryStreamDescription"]
@@ -364,6 +373,7 @@ def build_parser():
     s.add_argument("name")
     s.add_argument("--bucket", required=True)
     s.add_argument("--prefix", default="")
+    s.add_argument("--source-stream-arn", help="KinesisStreamAsSource reading this stream (moto does not read it)")
     s.set_defaults(func=cmd_create_delivery_stream)
 
     s = sub.add_parser("kinesis-records", help="read back every record of a Kinesis stream")
