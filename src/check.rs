@@ -962,9 +962,11 @@ pub enum ReaderLine {
 /// `check` did not look. None of it is a problem: other consumers may read a stream.
 pub fn reader_lines(stream: &str, stream_arn: &str, lookup: &ReadersLookup) -> Vec<ReaderLine> {
     let (readers, undescribed) = match lookup {
-        ReadersLookup::DidNotLook(why) => return vec![ReaderLine::Note(format!(
+        ReadersLookup::DidNotLook(why) => {
+            return vec![ReaderLine::Note(format!(
             "did not look for Firehose delivery streams reading Kinesis stream '{stream}': {why}"
-        ))],
+        ))]
+        }
         ReadersLookup::Looked {
             readers,
             undescribed,

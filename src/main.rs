@@ -204,7 +204,13 @@ fn delivery_role_policy(
     if args.trust {
         // clap makes --trust require --account.
         let account = policy_options.account.as_deref().unwrap_or("*");
-        return print_policy(&iam_policy::delivery_role::delivery_role_trust(account));
+        return match iam_policy::delivery_role::delivery_role_trust(account) {
+            Ok(document) => print_policy(&document),
+            Err(e) => {
+                eprintln!("aws-kinesis-agent: iam-policy --firehose-role: {e}");
+                ExitCode::from(1)
+            }
+        };
     }
     let Some(bucket) = &args.bucket else {
         eprintln!("aws-kinesis-agent: iam-policy --firehose-role needs --bucket NAME (or --trust)");

@@ -778,6 +778,10 @@ fn iam_policy_firehose_role_trust_and_refusals() {
     };
     refused(&["--firehose-role"], "needs --bucket");
     refused(&["--firehose-role", "--trust"], "--account");
+    refused(
+        &["--firehose-role", "--trust", "--account", "*"],
+        "12-digit account id, not *",
+    );
     refused(&["--bucket", "archive"], "--firehose-role");
     refused(
         &[

@@ -212,9 +212,13 @@ pub fn delivery_role_policy(
 }
 
 /// The trust policy: Firehose may assume the role for deliveries of `account` only
-/// (`sts:ExternalId` is the account id Firehose passes when it assumes a delivery role).
-pub fn delivery_role_trust(account: &str) -> Value {
-    json!({
+/// (`sts:ExternalId` is the account id Firehose passes when it assumes a delivery role). An
+/// error for `*`: a condition on any account limits nothing.
+pub fn delivery_role_trust(account: &str) -> Result<Value, String> {
+    if account == "*" {
+        return Err("--trust needs --account with your 12-digit account id, not *".to_string());
+    }
+    Ok(json!({
         "Version": "2012-10-17",
         "Statement": [{
             "Sid": "FirehoseAssumesRole",
@@ -223,7 +227,7 @@ pub fn delivery_role_trust(account: &str) -> Value {
             "Action": "sts:AssumeRole",
             "Condition": { "StringEquals": { "sts:ExternalId": account } },
         }]
-    })
+    }))
 }
 
 /// `kms:ViaService` for `service` in `region`, e.g. `s3.eu-west-1.amazonaws.com`.
@@ -531,8 +535,9 @@ mod tests {
 
     #[test]
     fn trust_policy_names_firehose_and_the_account() {
+        assert!(delivery_role_trust("*").is_err());
         assert_eq!(
-            delivery_role_trust("123456789012"),
+            delivery_role_trust("123456789012").expect("trust"),
             json!({ "Version": "2012-10-17", "Statement": [{
                 "Sid": "FirehoseAssumesRole", "Effect": "Allow",
                 "Principal": { "Service": "firehose.amazonaws.com" },
