@@ -4,7 +4,8 @@
 //! Owns: users and groups read from `/etc/passwd` and `/etc/group`, the service's systemd
 //! drop-ins (capabilities, supplementary groups), the Unix access decision (owner, group and
 //! other mode bits; POSIX ACLs through `getfacl` when it is installed), which directory or file
-//! blocks a log and the fix, and the report. The decisions are pure functions of the facts; the
+//! blocks a log and the fix, and the report; with `--aws`, which Firehose delivery streams read
+//! each Kinesis stream (only said, never a problem). The decisions are pure functions of the facts; the
 //! functions that gather facts (stat, getfacl, the AWS calls) are kept apart at the bottom.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -606,6 +607,11 @@ impl Report {
         self.line(format!("  PROBLEM: {text}"));
     }
 
+    /// Something worth knowing that is neither a problem nor a warning (not counted).
+    fn note(&mut self, what: impl AsRef<str>) {
+        self.line(format!("  note: {}", what.as_ref()));
+    }
+
     fn warning(&mut self, what: impl AsRef<str>) {
         self.warnings += 1;
         self.line(format!("  warning: {}", what.as_ref()));
@@ -891,20 +897,217 @@ pub async fn report_aws(plan: &AgentPlan, report: &mut Report) {
             )
         })
         .collect();
+    // Who reads the Kinesis streams is listed once, at the first stream that exists.
+    let mut lookup: Option<ReadersLookup> = None;
     for (is_firehose, name) in destinations.keys() {
-        let outcome = if *is_firehose {
-            describe_delivery_stream(&clients.firehose, name).await
-        } else {
-            describe_stream(&clients.kinesis, name).await
-        };
-        match outcome {
-            Ok(line) => report.ok(line),
+        if *is_firehose {
+            match describe_delivery_stream(&clients.firehose, name).await {
+                Ok(line) => report.ok(line),
+                Err(line) => report.problem(line),
+            }
+            continue;
+        }
+        match describe_stream(&clients.kinesis, name).await {
+            Ok((line, arn)) => {
+                report.ok(line);
+                let Some(arn) = arn else { continue };
+                if lookup.is_none() {
+                    lookup = Some(kinesis_readers(&clients.firehose).await);
+                }
+                if let Some(lookup) = &lookup {
+                    for line in reader_lines(name, &arn, lookup) {
+                        match line {
+                            ReaderLine::Ok(text) => report.ok(text),
+                            ReaderLine::Note(text) => report.note(text),
+                        }
+                    }
+                }
+            }
             Err(line) => report.problem(line),
         }
     }
 }
 
-async fn describe_stream(client: &aws_sdk_kinesis::Client, name: &str) -> Result<String, String> {
+/// A Firehose delivery stream with a Kinesis stream as its source, as `check --aws` saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KinesisReader {
+    pub name: String,
+    pub status: String,
+    pub source_stream_arn: String,
+    /// The bucket ARN and prefix of an S3 destination; `None` for other destinations.
+    pub s3: Option<(String, String)>,
+}
+
+/// What `check --aws` found out about the delivery streams that read Kinesis streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadersLookup {
+    Looked {
+        readers: Vec<KinesisReader>,
+        /// `name (why)` of the listed delivery streams that could not be described.
+        undescribed: Vec<String>,
+    },
+    /// Why it did not look (listing denied or failing).
+    DidNotLook(String),
+}
+
+/// One line of the report about who reads a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReaderLine {
+    Ok(String),
+    Note(String),
+}
+
+/// What the report says about the delivery streams reading Kinesis stream `stream` (ARN
+/// `stream_arn`): each reader with its status and S3 bucket, or that none reads it, or that
+/// `check` did not look. None of it is a problem: other consumers may read a stream.
+pub fn reader_lines(stream: &str, stream_arn: &str, lookup: &ReadersLookup) -> Vec<ReaderLine> {
+    let (readers, undescribed) = match lookup {
+        ReadersLookup::DidNotLook(why) => {
+            return vec![ReaderLine::Note(format!(
+            "did not look for Firehose delivery streams reading Kinesis stream '{stream}': {why}"
+        ))]
+        }
+        ReadersLookup::Looked {
+            readers,
+            undescribed,
+        } => (readers, undescribed),
+    };
+    let mut lines: Vec<ReaderLine> = readers
+        .iter()
+        .filter(|r| r.source_stream_arn == stream_arn)
+        .map(|r| {
+            let to = match &r.s3 {
+                Some((bucket_arn, prefix)) => {
+                    let bucket = bucket_arn.rsplit(":::").next().unwrap_or(bucket_arn);
+                    if prefix.is_empty() {
+                        format!("to S3 bucket '{bucket}'")
+                    } else {
+                        format!("to S3 bucket '{bucket}' under '{prefix}'")
+                    }
+                }
+                None => "to a destination other than S3".to_string(),
+            };
+            ReaderLine::Ok(format!(
+                "Kinesis stream '{stream}' is read by Firehose delivery stream '{}' ({}), delivering {to}",
+                r.name, r.status
+            ))
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push(ReaderLine::Note(format!(
+            "no Firehose delivery stream in this region reads Kinesis stream '{stream}' ({} with a Kinesis source looked at); another consumer may",
+            readers.len()
+        )));
+    }
+    if !undescribed.is_empty() {
+        lines.push(ReaderLine::Note(format!(
+            "could not describe {} delivery stream(s) with a Kinesis source, which may read '{stream}': {}",
+            undescribed.len(),
+            undescribed.join(", ")
+        )));
+    }
+    lines
+}
+
+/// Delivery streams per `ListDeliveryStreams` page (the API's maximum is 10,000; its default 10).
+const LIST_PAGE: i32 = 100;
+/// Pages `check` reads at most (the default quota is 5,000 delivery streams per region).
+const MAX_LIST_PAGES: usize = 100;
+
+/// Every delivery stream with a Kinesis source in the Firehose client's region, described
+/// (`firehose:ListDeliveryStreams`, then `firehose:DescribeDeliveryStream` on each).
+async fn kinesis_readers(client: &aws_sdk_firehose::Client) -> ReadersLookup {
+    use aws_sdk_firehose::types::DeliveryStreamType;
+
+    let target = "Firehose delivery streams";
+    let mut names: Vec<String> = Vec::new();
+    for _ in 0..MAX_LIST_PAGES {
+        let call = client
+            .list_delivery_streams()
+            .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
+            .limit(LIST_PAGE)
+            .set_exclusive_start_delivery_stream_name(names.last().cloned())
+            .send();
+        let page = match tokio::time::timeout(AWS_CALL_TIMEOUT, call).await {
+            Err(_) => return ReadersLookup::DidNotLook(no_answer("firehose:ListDeliveryStreams")),
+            Ok(Err(e)) => {
+                return ReadersLookup::DidNotLook(not_listed(&crate::sink::classify(&e, target)))
+            }
+            Ok(Ok(page)) => page,
+        };
+        names.extend(page.delivery_stream_names().iter().cloned());
+        if !page.has_more_delivery_streams() || page.delivery_stream_names().is_empty() {
+            break;
+        }
+    }
+    let mut readers = Vec::new();
+    let mut undescribed = Vec::new();
+    for name in names {
+        let call = client
+            .describe_delivery_stream()
+            .delivery_stream_name(&name)
+            .send();
+        let description = match tokio::time::timeout(AWS_CALL_TIMEOUT, call).await {
+            Err(_) => {
+                undescribed.push(format!("{name} (no answer)"));
+                continue;
+            }
+            Ok(Err(e)) => {
+                let err = crate::sink::classify(&e, target);
+                undescribed.push(format!("{name} ({})", err.code));
+                continue;
+            }
+            Ok(Ok(answer)) => answer,
+        };
+        let Some(d) = description.delivery_stream_description() else {
+            continue;
+        };
+        let Some(source_stream_arn) = d
+            .source()
+            .and_then(|s| s.kinesis_stream_source_description())
+            .and_then(|k| k.kinesis_stream_arn())
+        else {
+            continue;
+        };
+        let s3 = d.destinations().iter().find_map(|dest| {
+            dest.extended_s3_destination_description()
+                .map(|e| (e.bucket_arn(), e.prefix()))
+                .or_else(|| {
+                    dest.s3_destination_description()
+                        .map(|e| (e.bucket_arn(), e.prefix()))
+                })
+                .map(|(bucket, prefix)| (bucket.to_string(), prefix.unwrap_or("").to_string()))
+        });
+        readers.push(KinesisReader {
+            name,
+            status: d.delivery_stream_status().as_str().to_string(),
+            source_stream_arn: source_stream_arn.to_string(),
+            s3,
+        });
+    }
+    ReadersLookup::Looked {
+        readers,
+        undescribed,
+    }
+}
+
+/// Why `check` did not look for the readers of a stream: the listing was refused or failed.
+pub fn not_listed(err: &crate::sink::SendError) -> String {
+    if err.code.starts_with("AccessDenied") {
+        format!(
+            "the credentials may not call firehose:ListDeliveryStreams ({}); the agent does not need it: allow it and firehose:DescribeDeliveryStream to see where the records go",
+            err.code
+        )
+    } else {
+        format!("firehose:ListDeliveryStreams failed: {err}")
+    }
+}
+
+/// The stream's verdict line, and its ARN when it exists.
+async fn describe_stream(
+    client: &aws_sdk_kinesis::Client,
+    name: &str,
+) -> Result<(String, Option<String>), String> {
     let target = format!("Kinesis stream '{name}'");
     let call = client.describe_stream_summary().stream_name(name).send();
     let answer = match tokio::time::timeout(AWS_CALL_TIMEOUT, call).await {
@@ -918,11 +1121,12 @@ async fn describe_stream(client: &aws_sdk_kinesis::Client, name: &str) -> Result
         }
         Ok(Ok(answer)) => answer,
     };
-    let status = answer
-        .stream_description_summary()
+    let summary = answer.stream_description_summary();
+    let status = summary
         .map(|s| s.stream_status().as_str().to_string())
         .unwrap_or_else(|| "UNKNOWN".to_string());
-    status_verdict(&target, &status, &["ACTIVE", "UPDATING"])
+    let arn = summary.map(|s| s.stream_arn().to_string());
+    status_verdict(&target, &status, &["ACTIVE", "UPDATING"]).map(|line| (line, arn))
 }
 
 async fn describe_delivery_stream(
@@ -1314,5 +1518,73 @@ mod tests {
     fn modes_print_like_ls() {
         assert_eq!(mode_string(&node(0, 0, 0o040700)), "drwx------");
         assert_eq!(mode_string(&node(0, 0, 0o100640)), "-rw-r-----");
+    }
+
+    fn reader(name: &str, stream: &str, s3: Option<(&str, &str)>) -> KinesisReader {
+        KinesisReader {
+            name: name.into(),
+            status: "ACTIVE".into(),
+            source_stream_arn: format!("arn:aws:kinesis:eu-west-1:123456789012:stream/{stream}"),
+            s3: s3.map(|(b, p)| (b.to_string(), p.to_string())),
+        }
+    }
+
+    #[test]
+    fn reader_lines_name_the_delivery_streams_of_the_stream_only() {
+        let arn = "arn:aws:kinesis:eu-west-1:123456789012:stream/app";
+        let lookup = ReadersLookup::Looked {
+            readers: vec![
+                reader("to-s3", "app", Some(("arn:aws:s3:::archive", "logs/"))),
+                reader("other", "app-2", Some(("arn:aws:s3:::elsewhere", ""))),
+                reader("to-splunk", "app", None),
+                reader("no-prefix", "app", Some(("arn:aws:s3:::archive", ""))),
+            ],
+            undescribed: vec![],
+        };
+        assert_eq!(
+            reader_lines("app", arn, &lookup),
+            vec![
+                ReaderLine::Ok("Kinesis stream 'app' is read by Firehose delivery stream 'to-s3' (ACTIVE), delivering to S3 bucket 'archive' under 'logs/'".into()),
+                ReaderLine::Ok("Kinesis stream 'app' is read by Firehose delivery stream 'to-splunk' (ACTIVE), delivering to a destination other than S3".into()),
+                ReaderLine::Ok("Kinesis stream 'app' is read by Firehose delivery stream 'no-prefix' (ACTIVE), delivering to S3 bucket 'archive'".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn reader_lines_say_when_none_reads_it_or_when_they_did_not_look() {
+        let arn = "arn:aws:kinesis:eu-west-1:123456789012:stream/app";
+        let lookup = ReadersLookup::Looked {
+            readers: vec![reader("other", "app-2", None)],
+            undescribed: vec!["secret (AccessDeniedException)".into()],
+        };
+        assert_eq!(
+            reader_lines("app", arn, &lookup),
+            vec![
+                ReaderLine::Note("no Firehose delivery stream in this region reads Kinesis stream 'app' (1 with a Kinesis source looked at); another consumer may".into()),
+                ReaderLine::Note("could not describe 1 delivery stream(s) with a Kinesis source, which may read 'app': secret (AccessDeniedException)".into()),
+            ]
+        );
+        let denied = crate::sink::SendError {
+            kind: crate::sink::ErrorKind::Fatal,
+            code: "AccessDeniedException".into(),
+            message: "not authorized".into(),
+            fix: None,
+        };
+        let lines = reader_lines("app", arn, &ReadersLookup::DidNotLook(not_listed(&denied)));
+        assert_eq!(lines.len(), 1);
+        let ReaderLine::Note(text) = &lines[0] else {
+            panic!("{lines:?}")
+        };
+        assert!(
+            text.starts_with("did not look for Firehose delivery streams reading Kinesis stream 'app': the credentials may not call firehose:ListDeliveryStreams (AccessDeniedException)"),
+            "{text}"
+        );
+        let failed = crate::sink::SendError {
+            code: "UnknownOperationException".into(),
+            ..denied
+        };
+        assert!(not_listed(&failed)
+            .starts_with("firehose:ListDeliveryStreams failed: UnknownOperationException"));
     }
 }

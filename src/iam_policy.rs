@@ -3,6 +3,10 @@
 //! Owns: which actions the agent and `check --aws` call, on which ARNs, and the document's
 //! layout (fixed statement order, sorted resources, so the output only changes with the
 //! configuration). Pure: the plan and the options in, the policy and notes for the operator out.
+//! The policies of the Firehose delivery role that reads the agent's stream (`--firehose-role`)
+//! live in [`delivery_role`].
+
+pub mod delivery_role;
 
 use std::collections::BTreeSet;
 
@@ -37,14 +41,35 @@ pub struct Policy {
     pub notes: Vec<String>,
 }
 
+/// The region the configuration sends Kinesis calls to: `kinesis.region`, else the region of a
+/// standard `kinesis.endpoint` host.
+pub fn kinesis_region_of(plan: &AgentPlan) -> Option<String> {
+    plan.aws.kinesis_region.clone().or_else(|| {
+        plan.aws
+            .kinesis_endpoint
+            .as_deref()
+            .and_then(region_of_endpoint)
+    })
+}
+
+/// The Kinesis streams the configuration's flows write to, sorted, each once.
+pub fn kinesis_streams_of(plan: &AgentPlan) -> Vec<String> {
+    let streams: BTreeSet<&str> = plan
+        .flows
+        .iter()
+        .filter_map(|flow| match &flow.destination {
+            Destination::Kinesis { stream, .. } => Some(stream.as_str()),
+            Destination::Firehose { .. } => None,
+        })
+        .collect();
+    streams.into_iter().map(str::to_string).collect()
+}
+
 /// The policy for `plan`.
 pub fn policy(plan: &AgentPlan, options: &PolicyOptions) -> Policy {
     let mut notes = Vec::new();
     let aws = &plan.aws;
-    let kinesis_region_of_config = aws
-        .kinesis_region
-        .clone()
-        .or_else(|| aws.kinesis_endpoint.as_deref().and_then(region_of_endpoint));
+    let kinesis_region_of_config = kinesis_region_of(plan);
     let kinesis_region = options
         .region
         .clone()
@@ -160,7 +185,7 @@ pub fn policy(plan: &AgentPlan, options: &PolicyOptions) -> Policy {
         ""
     };
     notes.push(format!(
-        "kinesis:DescribeStreamSummary and firehose:DescribeDeliveryStream are only used by `aws-kinesis-agent check --aws`; the agent itself only puts records{lists}."
+        "kinesis:DescribeStreamSummary and firehose:DescribeDeliveryStream are only used by `aws-kinesis-agent check --aws`; the agent itself only puts records{lists}. `check --aws` also lists the delivery streams that read a Kinesis stream when firehose:ListDeliveryStreams (and DescribeDeliveryStream on them) is allowed, which is not granted here: without it, it says it did not look."
     ));
     Policy {
         document: json!({ "Version": "2012-10-17", "Statement": statements }),

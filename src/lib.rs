@@ -19,8 +19,8 @@
 //! - [`shutdown`]: signals to a stop reason.
 //! - [`sdnotify`]: readiness and stopping notices to systemd (`Type=notify`).
 //! - [`sys`]: users: the one the agent runs as, `/etc/passwd` parsing.
-//! - [`check`]: `check`: can the service user read every log; do the credentials and streams work.
-//! - [`iam_policy`]: `iam-policy`: the least-privilege IAM policy for a configuration.
+//! - [`check`]: `check`: can the service user read every log; do the credentials and streams work; who reads them.
+//! - [`iam_policy`]: `iam-policy`: the least-privilege IAM policy for a configuration, and the Firehose delivery role's.
 
 pub mod agent;
 pub mod aws;

@@ -65,7 +65,9 @@ enum Command {
         #[arg(long = "user", value_name = "NAME")]
         user: Option<String>,
         /// Also check that the AWS credentials resolve and that every stream and delivery
-        /// stream exists and is ACTIVE (calls DescribeStreamSummary / DescribeDeliveryStream).
+        /// stream exists and is ACTIVE (calls DescribeStreamSummary / DescribeDeliveryStream),
+        /// and say which Firehose delivery streams read each Kinesis stream (when
+        /// ListDeliveryStreams is allowed).
         #[arg(long)]
         aws: bool,
     },
@@ -80,7 +82,48 @@ enum Command {
         /// ARN partition [default: aws, or aws-cn / aws-us-gov for those regions].
         #[arg(long = "partition", value_name = "P", value_parser = iam_policy::parse_name)]
         partition: Option<String>,
+        #[command(flatten)]
+        delivery_role: Box<DeliveryRoleArgs>,
     },
+}
+
+/// `iam-policy --firehose-role`: the delivery role of a Firehose stream that reads the agent's
+/// Kinesis stream and delivers to S3.
+#[derive(Debug, clap::Args)]
+struct DeliveryRoleArgs {
+    /// Print the policy of the Firehose delivery role instead of the agent's (needs --bucket,
+    /// or --trust).
+    #[arg(long = "firehose-role")]
+    firehose_role: bool,
+    /// With --firehose-role: print the role's trust policy (Firehose may assume it for your
+    /// account; needs --account).
+    #[arg(long = "trust", requires_all = ["firehose_role", "account"])]
+    trust: bool,
+    /// The S3 bucket the delivery stream writes to.
+    #[arg(long = "bucket", value_name = "NAME", requires = "firehose_role", value_parser = iam_policy::delivery_role::parse_bucket)]
+    bucket: Option<String>,
+    /// The Kinesis stream the delivery stream reads (repeatable) [default: the configuration's
+    /// Kinesis streams; when given, the configuration is not read].
+    #[arg(long = "source-stream", value_name = "NAME", requires = "firehose_role", value_parser = iam_policy::delivery_role::parse_stream)]
+    source_stream: Vec<String>,
+    /// The KMS key ARN the bucket's objects are encrypted with (SSE-KMS).
+    #[arg(long = "kms-key", value_name = "ARN", requires = "firehose_role", value_parser = iam_policy::delivery_role::parse_kms_key)]
+    kms_key: Option<String>,
+    /// The KMS key ARN the source stream is encrypted with.
+    #[arg(long = "stream-kms-key", value_name = "ARN", requires = "firehose_role", value_parser = iam_policy::delivery_role::parse_kms_key)]
+    stream_kms_key: Option<String>,
+    /// The Lambda function that transforms the records (name or ARN).
+    #[arg(long = "lambda", value_name = "NAME|ARN", requires = "firehose_role", value_parser = iam_policy::delivery_role::parse_lambda)]
+    lambda: Option<String>,
+    /// The Glue database of record format conversion (with --glue-table).
+    #[arg(long = "glue-database", value_name = "DB", requires_all = ["firehose_role", "glue_table"], value_parser = iam_policy::delivery_role::parse_glue_name)]
+    glue_database: Option<String>,
+    /// The Glue table of record format conversion (with --glue-database).
+    #[arg(long = "glue-table", value_name = "T", requires = "glue_database", value_parser = iam_policy::delivery_role::parse_glue_name)]
+    glue_table: Option<String>,
+    /// The delivery stream's error log group (CloudWatch Logs).
+    #[arg(long = "log-group", value_name = "NAME", requires = "firehose_role", value_parser = iam_policy::delivery_role::parse_log_group)]
+    log_group: Option<String>,
 }
 
 fn load_plan(options: &Options) -> Result<AgentPlan, config::ConfigError> {
@@ -148,7 +191,72 @@ fn iam_policy(options: &Options, policy_options: iam_policy::PolicyOptions) -> E
     for note in &policy.notes {
         eprintln!("note: {note}");
     }
-    match serde_json::to_string_pretty(&policy.document) {
+    print_policy(&policy.document)
+}
+
+/// `iam-policy --firehose-role`: the delivery role's permissions policy (or with `--trust` its
+/// trust policy) on standard output, notes on standard error.
+fn delivery_role_policy(
+    options: &Options,
+    policy_options: &iam_policy::PolicyOptions,
+    args: &DeliveryRoleArgs,
+) -> ExitCode {
+    if args.trust {
+        // clap makes --trust require --account.
+        let account = policy_options.account.as_deref().unwrap_or("*");
+        return match iam_policy::delivery_role::delivery_role_trust(account) {
+            Ok(document) => print_policy(&document),
+            Err(e) => {
+                eprintln!("aws-kinesis-agent: iam-policy --firehose-role: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let Some(bucket) = &args.bucket else {
+        eprintln!("aws-kinesis-agent: iam-policy --firehose-role needs --bucket NAME (or --trust)");
+        return ExitCode::from(1);
+    };
+    let (source_streams, config_region) = if args.source_stream.is_empty() {
+        match load_plan(options) {
+            Ok(plan) => (
+                iam_policy::kinesis_streams_of(&plan),
+                iam_policy::kinesis_region_of(&plan),
+            ),
+            Err(e) => {
+                eprintln!("aws-kinesis-agent: configuration error: {e} (or name the stream with --source-stream NAME)");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        (args.source_stream.clone(), None)
+    };
+    let role = iam_policy::delivery_role::DeliveryRole {
+        bucket: bucket.clone(),
+        source_streams,
+        kms_key: args.kms_key.clone(),
+        stream_kms_key: args.stream_kms_key.clone(),
+        lambda: args.lambda.clone(),
+        glue: args.glue_database.clone().zip(args.glue_table.clone()),
+        log_group: args.log_group.clone(),
+    };
+    let region = policy_options.region.clone().or(config_region);
+    match iam_policy::delivery_role::delivery_role_policy(&role, policy_options, region.as_deref())
+    {
+        Ok(policy) => {
+            for note in &policy.notes {
+                eprintln!("note: {note}");
+            }
+            print_policy(&policy.document)
+        }
+        Err(e) => {
+            eprintln!("aws-kinesis-agent: iam-policy --firehose-role: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_policy(document: &serde_json::Value) -> ExitCode {
+    match serde_json::to_string_pretty(document) {
         Ok(text) => {
             println!("{text}");
             ExitCode::SUCCESS
@@ -230,12 +338,16 @@ fn main() -> ExitCode {
             account,
             region,
             partition,
+            delivery_role,
         }) => {
             let policy_options = iam_policy::PolicyOptions {
                 account: account.clone(),
                 region: region.clone(),
                 partition: partition.clone(),
             };
+            if delivery_role.firehose_role {
+                return delivery_role_policy(&options, &policy_options, delivery_role);
+            }
             return iam_policy(&options, policy_options);
         }
         None => {}

@@ -283,8 +283,22 @@ fn check_exits_1_with_the_configuration_error() {
 #[test]
 fn check_aws_finds_an_existing_stream_and_names_a_missing_one() {
     let emu = Emulators::shared();
-    emu.create_stream("tools-check-present", 1);
+    let present = emu.create_stream("tools-check-present", 1);
     emu.create_delivery_stream("tools-check-delivery", "tools-check-bucket", "");
+    // Two delivery streams read the present stream, one reads another stream.
+    emu.create_reading_delivery_stream(
+        "tools-check-to-s3",
+        "tools-check-archive",
+        "agent/",
+        &present,
+    );
+    emu.create_reading_delivery_stream("tools-check-copy", "tools-check-archive", "", &present);
+    emu.create_reading_delivery_stream(
+        "tools-check-elsewhere",
+        "tools-check-archive",
+        "",
+        &present.replace("tools-check-present", "tools-check-other"),
+    );
     let dir = open_tempdir();
     let logs = dir.path().join("logs");
     fs::create_dir(&logs).expect("mkdir");
@@ -326,9 +340,58 @@ fn check_aws_finds_an_existing_stream_and_names_a_missing_one() {
             .contains("Kinesis stream 'tools-check-missing' does not exist"),
         "{stdout}"
     );
+    // Where the present stream's records go on to, in name order; not the other stream's
+    // reader, not the Direct PUT stream; nothing about the missing stream.
+    let readers: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("is read by Firehose delivery stream"))
+        .collect();
+    assert_eq!(
+        readers,
+        [
+            "  ok: Kinesis stream 'tools-check-present' is read by Firehose delivery stream 'tools-check-copy' (ACTIVE), delivering to S3 bucket 'tools-check-archive'",
+            "  ok: Kinesis stream 'tools-check-present' is read by Firehose delivery stream 'tools-check-to-s3' (ACTIVE), delivering to S3 bucket 'tools-check-archive' under 'agent/'",
+        ],
+        "{stdout}"
+    );
+    assert!(!stdout.contains("  note:"), "{stdout}");
     assert_eq!(
         stdout.lines().last(),
         Some("check: 1 problem(s)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_aws_says_it_did_not_look_for_readers_when_it_cannot_list_them() {
+    // tools/fake-aws has the stream but does not implement ListDeliveryStreams.
+    let fake = support::fake::FakeAws::start(&["--stream", "unlisted"]);
+    let dir = open_tempdir();
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    write_config(
+        dir.path(),
+        &format!(
+            r#"{{ "filePattern": "{}/*.log", "kinesisStream": "unlisted" }}"#,
+            logs.display()
+        ),
+        &format!(
+            r#""kinesis.endpoint": "{0}", "firehose.endpoint": "{0}", "kinesis.region": "us-east-1","#,
+            fake.endpoint
+        ),
+    );
+    let out = run(dir.path(), &["check", "--aws"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Not a problem: the agent does not need to know who reads its stream.
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout.contains("ok: Kinesis stream 'unlisted' exists and is ACTIVE"),
+        "{stdout}"
+    );
+    assert!(
+        line_with(&stdout, "  note:").contains(
+            "did not look for Firehose delivery streams reading Kinesis stream 'unlisted': firehose:ListDeliveryStreams failed: UnknownOperationException"
+        ),
         "{stdout}"
     );
 }
@@ -542,6 +605,218 @@ fn iam_policy_with_assume_role_and_a_custom_namespace() {
     let out = cmd.output().expect("run");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn iam_policy_firehose_role_reads_the_configured_stream_and_writes_the_bucket() {
+    let dir = open_tempdir();
+    let config = write_config(
+        dir.path(),
+        r#"{ "filePattern": "/var/log/app/*.log", "kinesisStream": "app-logs" },
+           { "filePattern": "/var/log/app/*.log", "deliveryStream": "direct" }"#,
+        r#""kinesis.region": "eu-west-1","#,
+    );
+    // The source stream and the region come from the configuration.
+    let (document, notes) = policy(
+        dir.path(),
+        &config,
+        &[
+            "--firehose-role",
+            "--bucket",
+            "app-logs-archive",
+            "--account",
+            "123456789012",
+        ],
+    );
+    let want = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "S3Bucket",
+                "Effect": "Allow",
+                "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                "Resource": ["arn:aws:s3:::app-logs-archive"]
+            },
+            {
+                "Sid": "S3Objects",
+                "Effect": "Allow",
+                "Action": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+                "Resource": ["arn:aws:s3:::app-logs-archive/*"]
+            },
+            {
+                "Sid": "SourceStream",
+                "Effect": "Allow",
+                "Action": ["kinesis:DescribeStream", "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards"],
+                "Resource": ["arn:aws:kinesis:eu-west-1:123456789012:stream/app-logs"]
+            }
+        ]
+    });
+    assert_eq!(document, want);
+    assert!(!notes.contains("`*`"), "{notes}");
+
+    // Every option: its statement, the KMS conditions; --source-stream wins over the
+    // configuration, which is then not read at all (a missing file is no error).
+    let (document, notes) = policy(
+        dir.path(),
+        &dir.path().join("missing.json"),
+        &[
+            "--firehose-role",
+            "--bucket",
+            "app-logs-archive",
+            "--source-stream",
+            "other",
+            "--kms-key",
+            "arn:aws:kms:eu-west-1:123456789012:key/1111-aaaa",
+            "--stream-kms-key",
+            "arn:aws:kms:eu-west-1:123456789012:key/2222-bbbb",
+            "--lambda",
+            "enrich",
+            "--glue-database",
+            "analytics",
+            "--glue-table",
+            "app_logs",
+            "--log-group",
+            "/aws/kinesisfirehose/app-logs",
+            "--account",
+            "123456789012",
+            "--region",
+            "eu-west-1",
+        ],
+    );
+    let statements = document["Statement"].as_array().expect("statements");
+    let by_sid = |sid: &str| {
+        statements
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no {sid} in {document:#}"))
+    };
+    assert_eq!(statements.len(), 8, "{document:#}");
+    assert_eq!(
+        by_sid("S3ObjectsKmsKey")["Condition"],
+        json!({
+            "StringEquals": { "kms:ViaService": "s3.eu-west-1.amazonaws.com" },
+            "StringLike": { "kms:EncryptionContext:aws:s3:arn": ["arn:aws:s3:::app-logs-archive/*"] }
+        })
+    );
+    assert_eq!(
+        by_sid("SourceStreamKmsKey")["Condition"],
+        json!({ "StringEquals": {
+            "kms:ViaService": "kinesis.eu-west-1.amazonaws.com",
+            "kms:EncryptionContext:aws:kinesis:arn": ["arn:aws:kinesis:eu-west-1:123456789012:stream/other"]
+        } })
+    );
+    assert_eq!(
+        by_sid("SourceStream")["Resource"],
+        json!(["arn:aws:kinesis:eu-west-1:123456789012:stream/other"])
+    );
+    assert_eq!(
+        by_sid("TransformationFunction")["Action"],
+        json!(["lambda:GetFunctionConfiguration", "lambda:InvokeFunction"])
+    );
+    assert_eq!(
+        by_sid("GlueTable")["Resource"][2],
+        "arn:aws:glue:eu-west-1:123456789012:table/analytics/app_logs"
+    );
+    assert_eq!(
+        by_sid("ErrorLogs")["Resource"],
+        json!(["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/kinesisfirehose/app-logs:log-stream:*"])
+    );
+    assert!(notes.trim().is_empty(), "{notes}");
+}
+
+#[test]
+fn iam_policy_firehose_role_trust_and_refusals() {
+    let dir = open_tempdir();
+    let config = write_config(
+        dir.path(),
+        r#"{ "filePattern": "/var/log/app/*.log", "deliveryStream": "direct" }"#,
+        "",
+    );
+    let (document, _) = policy(
+        dir.path(),
+        &config,
+        &["--firehose-role", "--trust", "--account", "123456789012"],
+    );
+    assert_eq!(
+        document,
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "FirehoseAssumesRole",
+                "Effect": "Allow",
+                "Principal": { "Service": "firehose.amazonaws.com" },
+                "Action": "sts:AssumeRole",
+                "Condition": { "StringEquals": { "sts:ExternalId": "123456789012" } }
+            }]
+        })
+    );
+
+    // No Kinesis flow: a Direct PUT role, S3 only, said on standard error.
+    let (document, notes) = policy(
+        dir.path(),
+        &config,
+        &["--firehose-role", "--bucket", "archive"],
+    );
+    assert_eq!(document["Statement"].as_array().map(Vec::len), Some(2));
+    assert!(notes.contains("Direct PUT"), "{notes}");
+
+    let refused = |args: &[&str], says: &str| {
+        let mut cmd = Command::new(agent_bin());
+        cmd.arg("iam-policy")
+            .arg("-c")
+            .arg(&config)
+            .arg("--flows-dir")
+            .arg(dir.path().join("agent.d"))
+            .args(args)
+            .stdin(Stdio::null());
+        apply_aws_test_env(&mut cmd);
+        let out = cmd.output().expect("run iam-policy");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    };
+    refused(&["--firehose-role"], "needs --bucket");
+    refused(&["--firehose-role", "--trust"], "--account");
+    refused(
+        &["--firehose-role", "--trust", "--account", "*"],
+        "12-digit account id, not *",
+    );
+    refused(&["--bucket", "archive"], "--firehose-role");
+    refused(
+        &[
+            "--firehose-role",
+            "--bucket",
+            "archive",
+            "--glue-database",
+            "db",
+        ],
+        "--glue-table",
+    );
+    refused(
+        &["--firehose-role", "--bucket", "Not_A_Bucket"],
+        "expected an S3 bucket name",
+    );
+    refused(
+        &[
+            "--firehose-role",
+            "--bucket",
+            "archive",
+            "--kms-key",
+            "arn:aws:kms:eu-west-1:123456789012:alias/logs",
+        ],
+        "not an alias",
+    );
+    refused(
+        &[
+            "--firehose-role",
+            "--bucket",
+            "archive",
+            "--stream-kms-key",
+            "arn:aws:kms:eu-west-1:123456789012:key/k",
+        ],
+        "--stream-kms-key needs a source stream",
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,12 +8,13 @@ Global arguments:
   --moto-endpoint URL      moto server (default: $EMU_MOTO_ENDPOINT or http://127.0.0.1:4566)
 
 Commands (output is JSON Lines on stdout; errors go to stderr with exit status 1):
-  create-stream NAME [--shards N]               Kinesis CreateStream, waits until ACTIVE (<= 10 s)
+  create-stream NAME [--shards N]               Kinesis CreateStream, waits until ACTIVE (<= 10 s);
+                                                {"stream","shards","status","arn"}
   delete-stream NAME                            Kinesis DeleteStream
-  create-delivery-stream NAME --bucket B [--prefix P]
+  create-delivery-stream NAME --bucket B [--prefix P] [--source-stream-arn ARN]
                                                 S3 CreateBucket (if missing), then a DirectPut
-                                                Firehose stream with an ExtendedS3 destination;
-                                                waits until ACTIVE
+                                                Firehose stream (KinesisStreamAsSource with ARN)
+                                                with an ExtendedS3 destination; waits until ACTIVE
   kinesis-records NAME                          every record of every shard, per-shard sequence order:
                                                 {"shard","seq","partition_key","data_b64"}
   list-shards NAME                              every shard, open and closed, in shard id order:
@@ -25,6 +26,16 @@ Commands (output is JSON Lines on stdout; errors go to stderr with exit status 1
                                                 Kinesis PutRecords, one record per LINE
   put-record-batch NAME [--b64] LINE...         Firehose PutRecordBatch, one record per LINE
   reset-moto                                    POST /moto-api/reset (wipe all moto state)
+  create-stack NAME --template FILE [--param K=V]...
+                                                CloudFormation CreateStack on moto, waits until it
+                                                is no longer CREATE_IN_PROGRESS; prints
+                                                {"stack_status"}, then one {"logical","type",
+                                                "physical","status"} per resource, then one
+                                                {"output","value"} per output
+  role-policies ROLE                            IAM role on moto: {"trust"}, then one
+                                                {"policy_name","document"} per inline policy
+  call SERVICE OPERATION [JSON]                 any boto3 call on moto (snake_case operation,
+                                                JSON object of parameters); prints the response
   serve-moto --port P [--exit-on-stdin-eof]     run moto_server on 127.0.0.1:P (used by the Rust
                                                 harness so that moto dies with its parent)
 
@@ -131,7 +142,8 @@ def cmd_create_stream(args):
         if time.monotonic() > deadline:
             raise EmuError(f"stream {args.name} still {status} after 10 s")
         time.sleep(0.05)
-    emit({"stream": args.name, "shards": args.shards, "status": "ACTIVE"})
+    arn = k.describe_stream_summary(StreamName=args.name)["StreamDescriptionSummary"]["StreamARN"]
+    emit({"stream": args.name, "shards": args.shards, "status": "ACTIVE", "arn": arn})
 
 
 def cmd_delete_stream(args):
@@ -242,8 +254,15 @@ def cmd_create_delivery_stream(args):
     }
     if args.prefix:
         dest["Prefix"] = args.prefix
-    fh.create_delivery_stream(DeliveryStreamName=args.name, DeliveryStreamType="DirectPut",
-                              ExtendedS3DestinationConfiguration=dest)
+    if args.source_stream_arn:
+        fh.create_delivery_stream(
+            DeliveryStreamName=args.name, DeliveryStreamType="KinesisStreamAsSource",
+            KinesisStreamSourceConfiguration={"KinesisStreamARN": args.source_stream_arn,
+                                              "RoleARN": dest["RoleARN"]},
+            ExtendedS3DestinationConfiguration=dest)
+    else:
+        fh.create_delivery_stream(DeliveryStreamName=args.name, DeliveryStreamType="DirectPut",
+                                  ExtendedS3DestinationConfiguration=dest)
     deadline = time.monotonic() + 10
     while True:
         desc = fh.describe_delivery_stream(DeliveryStreamName=args.name)["DeliveryStreamDescription"]
@@ -275,6 +294,67 @@ def cmd_s3_objects(args):
     for key in sorted(keys):
         body = s3.get_object(Bucket=args.bucket, Key=key)["Body"].read()
         emit({"key": key, "data_b64": b64(body)})
+
+
+# ---- CloudFormation and any other call (moto) --------------------------------------------------
+
+def cmd_create_stack(args):
+    cfn = client("cloudformation", args.moto_endpoint)
+    params = []
+    for kv in args.param:
+        key, sep, value = kv.partition("=")
+        if not sep:
+            raise EmuError(f"--param wants KEY=VALUE, got {kv!r}")
+        params.append({"ParameterKey": key, "ParameterValue": value})
+    with open(args.template, encoding="utf-8") as f:
+        body = f.read()
+    cfn.create_stack(StackName=args.name, TemplateBody=body, Parameters=params,
+                     Capabilities=["CAPABILITY_IAM"])
+    deadline = time.monotonic() + 30
+    while True:
+        stack = cfn.describe_stacks(StackName=args.name)["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_IN_PROGRESS":
+            break
+        if time.monotonic() > deadline:
+            raise EmuError(f"stack {args.name} still CREATE_IN_PROGRESS after 30 s")
+        time.sleep(0.05)
+    emit({"stack_status": stack["StackStatus"], "reason": stack.get("StackStatusReason")})
+    for r in cfn.list_stack_resources(StackName=args.name)["StackResourceSummaries"]:
+        # moto lists a resource type it does not implement (and skipped) with empty names.
+        if not r["LogicalResourceId"]:
+            continue
+        emit({"logical": r["LogicalResourceId"], "type": r["ResourceType"],
+              "physical": r.get("PhysicalResourceId"), "status": r["ResourceStatus"]})
+    for o in stack.get("Outputs", []):
+        emit({"output": o["OutputKey"], "value": o["OutputValue"]})
+
+
+def cmd_role_policies(args):
+    import ast
+
+    iam = client("iam", args.moto_endpoint)
+    role = iam.get_role(RoleName=args.role)["Role"]
+    emit({"trust": role["AssumeRolePolicyDocument"]})
+    for name in iam.list_role_policies(RoleName=args.role)["PolicyNames"]:
+        doc = iam.get_role_policy(RoleName=args.role, PolicyName=name)["PolicyDocument"]
+        if isinstance(doc, str):
+            # moto 5.2.5 returns the inline policy of a role made by CloudFormation as the
+            # Python repr of the dict it kept, not JSON.
+            try:
+                doc = json.loads(doc)
+            except ValueError:
+                doc = ast.literal_eval(doc)
+        emit({"policy_name": name, "document": doc})
+
+
+def cmd_call(args):
+    try:
+        params = json.loads(args.params)
+    except ValueError as e:
+        raise EmuError(f"JSON parameters: {e}")
+    response = getattr(client(args.service, args.moto_endpoint), args.operation)(**params)
+    response.pop("ResponseMetadata", None)
+    emit(json.loads(json.dumps(response, default=str)))
 
 
 def cmd_reset_moto(args):
@@ -319,6 +399,7 @@ def build_parser():
     s.add_argument("name")
     s.add_argument("--bucket", required=True)
     s.add_argument("--prefix", default="")
+    s.add_argument("--source-stream-arn", help="KinesisStreamAsSource reading this stream (moto does not read it)")
     s.set_defaults(func=cmd_create_delivery_stream)
 
     s = sub.add_parser("kinesis-records", help="read back every record of a Kinesis stream")
@@ -355,6 +436,22 @@ def build_parser():
 
     s = sub.add_parser("reset-moto", help="wipe all moto state")
     s.set_defaults(func=cmd_reset_moto)
+
+    s = sub.add_parser("create-stack", help="CloudFormation CreateStack on moto")
+    s.add_argument("name")
+    s.add_argument("--template", required=True)
+    s.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    s.set_defaults(func=cmd_create_stack)
+
+    s = sub.add_parser("role-policies", help="an IAM role's trust policy and inline policies (moto)")
+    s.add_argument("role")
+    s.set_defaults(func=cmd_role_policies)
+
+    s = sub.add_parser("call", help="any boto3 call on moto")
+    s.add_argument("service")
+    s.add_argument("operation")
+    s.add_argument("params", nargs="?", default="{}")
+    s.set_defaults(func=cmd_call)
 
     s = sub.add_parser("serve-moto", help="run moto_server bound to 127.0.0.1")
     s.add_argument("--port", type=int, required=True)

@@ -204,9 +204,14 @@ impl Emulators {
         String::from_utf8(out.stdout).expect("emu.py output is UTF-8")
     }
 
-    /// Creates a Kinesis stream on kinesalite and waits until it is ACTIVE.
-    pub fn create_stream(&self, name: &str, shards: u32) {
-        self.emu(&["create-stream", name, "--shards", &shards.to_string()]);
+    /// Creates a Kinesis stream on kinesalite and waits until it is ACTIVE; returns its ARN.
+    pub fn create_stream(&self, name: &str, shards: u32) -> String {
+        let out = self.emu(&["create-stream", name, "--shards", &shards.to_string()]);
+        let arn = json_lines(&out)
+            .next()
+            .map(|v| str_field(&v, "arn"))
+            .unwrap_or_else(|| panic!("create-stream printed nothing"));
+        arn
     }
 
     /// Deletes a Kinesis stream on kinesalite.
@@ -227,6 +232,27 @@ impl Emulators {
             bucket,
             "--prefix",
             prefix,
+        ]);
+    }
+
+    /// Like [`Emulators::create_delivery_stream`], but with the Kinesis stream `source_arn` as
+    /// its source (`KinesisStreamAsSource`). moto only keeps the source: it reads nothing from it.
+    pub fn create_reading_delivery_stream(
+        &self,
+        name: &str,
+        bucket: &str,
+        prefix: &str,
+        source_arn: &str,
+    ) {
+        self.emu(&[
+            "create-delivery-stream",
+            name,
+            "--bucket",
+            bucket,
+            "--prefix",
+            prefix,
+            "--source-stream-arn",
+            source_arn,
         ]);
     }
 
