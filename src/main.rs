@@ -317,7 +317,7 @@ fn parse_level(s: &str) -> Result<Level, String> {
 }
 
 fn main() -> ExitCode {
-    kinesis_agent::sys::limit_malloc_arenas();
+    kinesis_agent::sys::tune_malloc();
     let parsed = Options::command()
         .try_get_matches()
         .and_then(|matches| Ok((Options::from_arg_matches(&matches)?, matches)));

@@ -97,21 +97,42 @@ pub fn permission_fix(path: &std::path::Path, need: &str) -> String {
 /// Caps glibc's malloc at two arenas instead of one per thread that allocates (up to eight per
 /// core): each arena keeps freed memory of its own. Measured on the 1,000,000-line backlog
 /// (README, "Benchmark"): two arenas kept the CPU per record of eight (one arena cost 25 % more
-/// CPU: the threads then wait for each other's allocations) with less peak RSS. An operator's
-/// `MALLOC_ARENA_MAX` wins.
+/// CPU: the threads then wait for each other's allocations) with less peak RSS.
 ///
-/// Must run before the agent starts any thread.
-pub fn limit_malloc_arenas() {
+/// Also fixes the size from which an allocation gets pages of its own (mmap) at
+/// [`MMAP_THRESHOLD`]: by default glibc raises it to the size of each such block freed, up to
+/// 32 MiB, so once the tables of a flow of 100,000 files had grown a few times, the next
+/// tables (several MB) came from the arenas and, freed, stayed there: 100,000 files peaked at
+/// 78.8 MiB RSS with the default and 70 MiB with this (`scripts/bench --only scale`).
+/// Buffers of records and requests stay below it, in the arenas.
+///
+/// An operator's `MALLOC_ARENA_MAX` or `MALLOC_MMAP_THRESHOLD_` wins. Must run before the agent
+/// starts any thread.
+pub fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: `mallopt` only sets an allocator parameter and may be called at any time;
-        // M_ARENA_MAX applies to arenas created afterwards, and no thread but this one has
-        // been started yet.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
+    {
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            // SAFETY: `mallopt` only sets an allocator parameter and may be called at any
+            // time; M_ARENA_MAX applies to arenas created afterwards, and no thread but this
+            // one has been started yet.
+            unsafe {
+                libc::mallopt(libc::M_ARENA_MAX, 2);
+            }
+        }
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+            // SAFETY: as above; M_MMAP_THRESHOLD applies to allocations made afterwards.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+            }
         }
     }
 }
+
+/// See [`tune_malloc`]: above the largest buffer the pipeline allocates per read or call (256
+/// KiB read chunks, a PutRecords body of a few hundred KB), below the tables of a flow of many
+/// files.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: libc::c_int = 1024 * 1024;
 
 /// The open-files limit (`RLIMIT_NOFILE`) before and after [`raise_open_files_limit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
