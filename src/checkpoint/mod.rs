@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use crate::record::FileRef;
+use crate::tail::fingerprint::Fingerprint;
 use crate::tail::identity::FileId;
 pub use watermark::{BatchSeq, Watermarks};
 
@@ -39,9 +40,8 @@ pub struct FileInfo {
     /// twice).
     pub path: Arc<Path>,
     pub id: FileId,
-    /// Content check of the file's first bytes; see [`crate::tail::fingerprint`]. Shared
-    /// like `path`.
-    pub fingerprint: Arc<str>,
+    /// Content check of the file's first bytes; see [`crate::tail::fingerprint`].
+    pub fingerprint: Fingerprint,
     pub size: u64,
     pub mtime_ms: i64,
     /// Offset up to which the file was turned into records (for the status snapshot).
@@ -55,7 +55,7 @@ impl FileInfo {
         FileInfo {
             path: Path::new(path).into(),
             id: FileId { dev: 1, ino: 1 },
-            fingerprint: "0:d41d8cd98f00b204e9800998ecf8427e".into(),
+            fingerprint: crate::tail::fingerprint::of_head(b""),
             size: 0,
             mtime_ms: 0,
             read: 0,

@@ -15,7 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use md5::{Digest, Md5};
 
-use super::fingerprint::{self, Candidate, Likeness, FINGERPRINT_BYTES};
+use super::fingerprint::{self, Candidate, Fingerprint, Likeness, FINGERPRINT_BYTES};
 use super::identity::FileId;
 use super::splitter::{LineSplitter, Piece};
 use crate::checkpoint::FileInfo;
@@ -58,7 +58,7 @@ pub struct Truncation {
     /// (the file was closed for the descriptor budget): then `fingerprint` tells.
     pub head: Vec<u8>,
     /// The fingerprint of those first bytes.
-    pub fingerprint: Arc<str>,
+    pub fingerprint: Fingerprint,
 }
 
 impl Truncation {
@@ -85,7 +85,7 @@ pub struct TailedFile {
     /// Last known modification time, ms since the epoch (from the last look).
     pub mtime_ms: i64,
     /// Content check of the first bytes; grows with the file up to its full length.
-    pub fingerprint: Arc<str>,
+    pub fingerprint: Fingerprint,
     /// When data was last read (a multi-line record is flushed once the file is quiet).
     pub last_data: tokio::time::Instant,
     /// Not matched by the last scan (deleted, moved away, renamed out of the pattern): read to
@@ -177,7 +177,7 @@ impl TailedFile {
             path: path.into(),
             size,
             mtime_ms: mtime_ms(&meta),
-            fingerprint: fingerprint::of_head(&head).into(),
+            fingerprint: fingerprint::of_head(&head),
             gone: false,
             more: true,
             renamed_away: false,
@@ -288,7 +288,7 @@ impl TailedFile {
         let head = fingerprint::head(&file, meta.len())?;
         // An empty file's fingerprint says nothing; kept first bytes may be a prefix of the
         // new ones (the file grew).
-        let mut same = fingerprint::covered(&self.fingerprint) == Some(0)
+        let mut same = self.fingerprint.covered() == 0
             || self.likeness(&mut Candidate::new(&head)) != Likeness::Different;
         let mut reading = match self.reading.take() {
             Some(r) => r,
@@ -337,7 +337,7 @@ impl TailedFile {
         FileInfo {
             path: self.path.clone(),
             id: self.id,
-            fingerprint: self.fingerprint.clone(),
+            fingerprint: self.fingerprint,
             size: self.size,
             mtime_ms: self.mtime_ms,
             read: self.offset(),
@@ -352,7 +352,7 @@ impl TailedFile {
 
     fn refresh_head(&mut self) -> io::Result<()> {
         let head = fingerprint::head(self.handle_or_closed()?, self.size)?;
-        self.fingerprint = fingerprint::of_head(&head).into();
+        self.fingerprint = fingerprint::of_head(&head);
         if let Some(r) = &mut self.reading {
             r.head = head;
         }
@@ -467,7 +467,7 @@ impl TailedFile {
         outcome.truncated = Some(Truncation {
             records_end: r.splitter.offset(),
             head: std::mem::take(&mut r.head),
-            fingerprint: self.fingerprint.clone(),
+            fingerprint: self.fingerprint,
         });
         r.buf.clear();
         r.check_len = 0;

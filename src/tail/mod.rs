@@ -781,7 +781,8 @@ impl Tailer {
                 let Ok(head) = compressed::head(path, *codec, covered as usize) else {
                     continue;
                 };
-                if head.len() as u64 != covered || fingerprint::of_head(&head) != stored {
+                if head.len() as u64 != covered || fingerprint::of_head(&head).to_string() != stored
+                {
                     continue;
                 }
                 if self.open_decompressed(path, *codec, row.offset, None) {
@@ -976,7 +977,9 @@ impl Tailer {
         // when files were added: a stable sort of 100,000 waiting files on every pass took a
         // copy of half of them (6 MB, the start's peak).
         let newest_first = |a: &Waiting, b: &Waiting| {
-            b.mtime_ms.cmp(&a.mtime_ms).then_with(|| b.path.cmp(&a.path))
+            b.mtime_ms
+                .cmp(&a.mtime_ms)
+                .then_with(|| b.path.cmp(&a.path))
         };
         if !self.waiting.is_sorted_by(|a, b| newest_first(a, b).is_le()) {
             self.waiting.sort_unstable_by(newest_first);
@@ -1207,7 +1210,7 @@ impl Tailer {
         let info = crate::checkpoint::FileInfo {
             path: PathBuf::from(name).into(),
             id: FileId::placeholder((wall_ms << 16) | (placeholder.0 & 0xffff)),
-            fingerprint: t.fingerprint.clone(),
+            fingerprint: t.fingerprint,
             // Past the offset: a start after a crash looks for its compressed copy.
             size: t.records_end + 1,
             mtime_ms: wall_ms as i64,
