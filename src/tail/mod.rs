@@ -112,9 +112,12 @@ const MAX_FULL_PASS_INTERVAL: Duration = Duration::from_secs(60);
 /// a core to follow.
 const EVENT_RESCAN_COST_FACTOR: u32 = 10;
 
-/// A list of waiting files with room for more than this many is made smaller once half of
-/// the room is unused.
-const WAITING_SHRINK_ABOVE: usize = 1024;
+/// The list of waiting files is made smaller when this much of its room is unused (about 1
+/// MiB).
+const WAITING_SLACK: usize = 1024 * 1024 / std::mem::size_of::<Waiting>();
+
+/// The same for the list of new files a listing found (about 1 MiB).
+const LIST_SLACK: usize = 1024 * 1024 / std::mem::size_of::<(PathBuf, Listed)>();
 
 /// How often running out of descriptors is said again.
 const DESCRIPTOR_WARNING_INTERVAL: Duration = Duration::from_secs(3600);
@@ -568,7 +571,10 @@ impl Tailer {
             self.complain(dir, msg);
         }
         let waiting: HashSet<FileId> = self.waiting.iter().map(|w| w.id).collect();
-        new_files.sort_by(|a, b| a.0.cmp(&b.0));
+        // Sorted by path from the last: taken from the end, in path order, and let go of as
+        // they are (at start, the list of 100,000 new files, their starts and the waiting list
+        // made of them were all held at once).
+        new_files.sort_by(|a, b| b.0.cmp(&a.0));
         // Most wait for a descriptor when there are many: room for all at once (doubling a
         // list of 100,000 held both copies).
         self.waiting.reserve_exact(new_files.len());
@@ -582,7 +588,13 @@ impl Tailer {
                 .collect();
             self.continue_copies_at_launch(&new_files, &mut starts);
         }
-        for (i, (path, meta)) in new_files.into_iter().enumerate() {
+        while let Some((path, meta)) = new_files.pop() {
+            let i = new_files.len();
+            if new_files.capacity() - i > LIST_SLACK {
+                new_files.shrink_to_fit();
+                starts.truncate(i + 1);
+                starts.shrink_to_fit();
+            }
             let id = listed_id(&meta);
             if waiting.contains(&id) || self.held.iter().any(|h| h.id == id) {
                 continue;
@@ -1006,11 +1018,10 @@ impl Tailer {
                 self.open_with(&w.path, w.start, w.reason, w.original, permit);
             }
         }
-        if self.waiting.capacity() > WAITING_SHRINK_ABOVE
-            && self.waiting.len() * 2 < self.waiting.capacity()
-        {
+        if self.waiting.capacity() - self.waiting.len() > WAITING_SLACK {
             // The list of 100,000 files waiting at start shrinks as they are opened, so it and
-            // the table of files they join do not both hold room for all of them.
+            // the table of files they join do not both hold room for all of them. (A list that
+            // large has pages of its own: shrinking it gives them back without a copy.)
             self.waiting.shrink_to_fit();
         }
     }
@@ -1447,6 +1458,8 @@ impl Tailer {
     /// copytruncate rotation made of it just before the agent stopped or while it was stopped
     /// (the truncation was not seen): it continues from that checkpoint, not from 0. Each
     /// checkpoint is continued by one copy (the first in path order).
+    /// `files` are sorted by path from the last (see `rescan`): a checkpoint's content found in
+    /// several new files goes to the first of them by path.
     fn continue_copies_at_launch(
         &self,
         files: &[(PathBuf, Listed)],
@@ -1462,7 +1475,7 @@ impl Tailer {
         if replaced.is_empty() {
             return;
         }
-        for ((path, meta), start) in files.iter().zip(starts.iter_mut()) {
+        for ((path, meta), start) in files.iter().zip(starts.iter_mut()).rev() {
             if start.1 != Reason::NewSinceLastRun {
                 continue;
             }
