@@ -128,6 +128,21 @@ pub fn tune_malloc() {
     }
 }
 
+/// Gives the pages of freed memory back to the system (glibc's `malloc_trim`). Freed small
+/// blocks stay in malloc's arenas, and a start with 100,000 files frees the many small blocks
+/// of its listing and of the files it opened among the ones still in use, so the arena cannot
+/// shrink from its top: 100,000 idle files held 47 MiB of anonymous memory, 29 MiB after one
+/// trim. Called after such a release (the start's waiting list drained, many descriptions let
+/// go of); it takes a few milliseconds on a heap of tens of MB. Nothing on other C libraries.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free memory of the allocator's own arenas to the
+    // system; it takes the arenas' locks itself and may be called from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// See [`tune_malloc`]: above the largest buffer the pipeline allocates per read or call (256
 /// KiB read chunks, a PutRecords body of a few hundred KB), below the tables of a flow of many
 /// files.

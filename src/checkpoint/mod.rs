@@ -69,6 +69,12 @@ impl FileInfo {
 /// the tailer knows anyway.
 const KEEP_EVERY_DESCRIPTION_UP_TO: usize = 1000;
 
+/// A large flow's tailer opens new files only while fewer than this many files are described
+/// ([`AckTracker::room_to_describe`]): at start, 100,000 new files were opened faster than
+/// their first lines were acknowledged and saved, and the descriptions of all of them (90
+/// bytes each with their room in the map) made the start's peak.
+pub const DESCRIBED_AT_MOST: usize = 16 * 1024;
+
 /// Maps of files with room for more than this many are made smaller when three quarters of
 /// the room is unused (smaller ones are not worth the copy).
 const SHRINK_ABOVE: usize = 1024;
@@ -207,11 +213,11 @@ impl AckTracker {
     /// is saved again soon), one behind (the status lists it), one moved again since the save,
     /// and the rows that stand for no file (their path is needed to delete them).
     pub fn saved(&self, files: &[FileRef]) {
-        let mut inner = self.lock();
-        if inner.marks.len() <= KEEP_EVERY_DESCRIPTION_UP_TO {
+        let mut guard = self.lock();
+        if guard.marks.len() <= KEEP_EVERY_DESCRIPTION_UP_TO {
             return;
         }
-        let inner = &mut *inner;
+        let inner = &mut *guard;
         for f in files {
             let Some(acked) = inner.marks.acked(*f) else {
                 continue;
@@ -229,7 +235,22 @@ impl AckTracker {
         // room for all their descriptions.
         if inner.files.capacity() > SHRINK_ABOVE && inner.files.len() * 4 < inner.files.capacity() {
             inner.files.shrink_to_fit();
+            drop(guard);
+            // The descriptions let go of (their blocks, in malloc's arenas) too; outside the
+            // lock, which the tailer and the senders take.
+            crate::sys::release_free_memory();
         }
+    }
+
+    /// How many more new files the tailer may start on now: without limit in a flow of at
+    /// most [`KEEP_EVERY_DESCRIPTION_UP_TO`] files (it keeps every description anyway), else
+    /// what is left of [`DESCRIBED_AT_MOST`] descriptions.
+    pub fn room_to_describe(&self) -> usize {
+        let inner = self.lock();
+        if inner.marks.len() <= KEEP_EVERY_DESCRIPTION_UP_TO {
+            return usize::MAX;
+        }
+        DESCRIBED_AT_MOST.saturating_sub(inner.files.len())
     }
 
     pub fn register(&self, batch: BatchSeq, ends: &[(FileRef, u64)]) {
@@ -402,6 +423,37 @@ mod tests {
         assert_eq!(taken.len() as u64, n);
         acks.saved(&taken);
         acks
+    }
+
+    #[test]
+    fn new_files_of_a_large_flow_are_paced_by_the_descriptions_held() {
+        let acks = AckTracker::new(Arc::new(Notify::new()));
+        let start = |i: u64, size| acks.start(FileRef(i), 0, info(&format!("/l/{i}"), size));
+        for i in 0..KEEP_EVERY_DESCRIPTION_UP_TO as u64 {
+            start(i, 10);
+        }
+        assert_eq!(
+            acks.room_to_describe(),
+            usize::MAX,
+            "a small flow is not paced"
+        );
+        start(5000, 10);
+        let held = KEEP_EVERY_DESCRIPTION_UP_TO + 1;
+        assert_eq!(acks.room_to_describe(), DESCRIBED_AT_MOST - held);
+        // Acknowledged and saved, with nothing behind: let go of, and room again.
+        let taken: Vec<FileRef> = acks.take_dirty(usize::MAX).iter().map(|t| t.0).collect();
+        for (n, f) in taken.iter().enumerate() {
+            acks.register(n as u64, &[(*f, 10)]);
+            acks.acknowledge(n as u64, &[*f]);
+        }
+        let taken: Vec<FileRef> = acks.take_dirty(usize::MAX).iter().map(|t| t.0).collect();
+        acks.saved(&taken);
+        assert_eq!(acks.room_to_describe(), DESCRIBED_AT_MOST);
+        // More described than the bound (files read while others wait): no room, not less.
+        for i in 0..DESCRIBED_AT_MOST as u64 + 5 {
+            start(10_000 + i, 10);
+        }
+        assert_eq!(acks.room_to_describe(), 0);
     }
 
     #[test]

@@ -21,6 +21,11 @@ use super::AckTracker;
 /// how much is sent again after a crash.
 pub const SAVE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Rows saved in a burst after which the first quiet save gives freed memory back to the
+/// system ([`crate::sys::release_free_memory`]): 100,000 files written at once left about
+/// 7 MiB of freed blocks in malloc's arenas.
+const TRIM_AFTER_ROWS: usize = 10_000;
+
 /// How often a failing save is logged again.
 const REPEAT_FAILURE: Duration = Duration::from_secs(60);
 
@@ -40,6 +45,7 @@ pub async fn run_writer(
 ) {
     let mut failing_since: Option<Instant> = None;
     let mut last_report: Option<Instant> = None;
+    let mut saved_since_trim = 0;
     loop {
         let stopping = tokio::select! {
             _ = tokio::time::sleep(SAVE_INTERVAL) => false,
@@ -49,8 +55,15 @@ pub async fn run_writer(
         // SQLite's fsync takes a few milliseconds, or far longer on a slow or failing disk:
         // the agent has one worker thread, so the save hands it to another thread meanwhile.
         match blocking(|| save_once(&mut store, &flows)) {
+            Ok(0) if saved_since_trim >= TRIM_AFTER_ROWS => {
+                // A burst of many files (a start, a write to all of them) is over: what it
+                // freed goes back to the system.
+                saved_since_trim = 0;
+                crate::sys::release_free_memory();
+            }
             Ok(0) => {}
             Ok(n) => {
+                saved_since_trim += n;
                 debug!("saved {n} checkpoint(s) to {}", store.path().display());
                 if failing_since.take().is_some() {
                     info!(

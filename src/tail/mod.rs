@@ -15,7 +15,6 @@ pub mod identity;
 pub mod splitter;
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +27,7 @@ use tracing::{debug, error, info, warn};
 use crate::checkpoint::resume::{self, Checkpoints, Found, Reason, Stored};
 use crate::checkpoint::AckTracker;
 use crate::config::{FlowPlan, InitialPosition};
-use crate::discovery::watch::{Changes, DirWatcher};
+use crate::discovery::watch::{Changes, DirWatcher, WrittenPaths};
 use crate::discovery::{Listed, PathMatcher};
 use crate::metrics::Events;
 use crate::process::{FlowRecords, DEFAULT_MULTI_LINE_FLUSH_INTERVAL};
@@ -118,6 +117,10 @@ const WAITING_SLACK: usize = 1024 * 1024 / std::mem::size_of::<Waiting>();
 
 /// The same for the list of new files a listing found (about 1 MiB).
 const LIST_SLACK: usize = 1024 * 1024 / std::mem::size_of::<(PathBuf, Listed)>();
+
+/// Files a pass opens (new ones, and closed ones that changed) even when the acknowledgement
+/// tracker has no room for more descriptions ([`AckTracker::room_to_describe`]).
+const NEW_FILES_PER_PASS_AT_LEAST: usize = 32;
 
 /// How often running out of descriptors is said again.
 const DESCRIPTOR_WARNING_INTERVAL: Duration = Duration::from_secs(3600);
@@ -440,7 +443,7 @@ impl Tailer {
 
     /// Files named by write events are read at the next pass (closed ones opened again for
     /// it), and not closed before.
-    fn mark_written(&mut self, written: &HashSet<OsString>) {
+    fn mark_written(&mut self, written: &WrittenPaths) {
         if written.is_empty() {
             return;
         }
@@ -520,11 +523,18 @@ impl Tailer {
             f.gone = true;
         }
         let first_scan = std::mem::replace(&mut self.first_scan, false);
-        let tracked: HashMap<FileId, usize> = self
-            .files
+        // The tracked files by identity: their indexes sorted by it (4 bytes a file; a map of
+        // 100,000 identities took 3.3 MB at every listing).
+        let mut tracked: Vec<u32> = (0..self.files.len() as u32).collect();
+        tracked.sort_unstable_by_key(|&i| self.files[i as usize].id);
+        // Files already waiting for a descriptor or held back are not listed again: a listing
+        // while 100,000 files waited at start kept a second list of them all, and the room
+        // reserved for them doubled the waiting list (17 MB, the start's heap peak).
+        let waiting: HashSet<FileId> = self
+            .waiting
             .iter()
-            .enumerate()
-            .map(|(i, f)| (f.id, i))
+            .map(|w| w.id)
+            .chain(self.held.iter().map(|h| h.id))
             .collect();
         // Tracked files are reconciled as they are listed; only new ones are kept, to be
         // taken in path order.
@@ -533,13 +543,20 @@ impl Tailer {
             let files = &mut self.files;
             let acks = &self.acks;
             let name = &self.name;
-            self.matcher
-                .scan_each(|path, meta| match tracked.get(&listed_id(&meta)) {
-                    Some(&i) => still_listed(&mut files[i], path, &meta, acks, name),
-                    None => new_files.push((path, meta)),
-                })
+            self.matcher.scan_each(|path, meta| {
+                let id = listed_id(&meta);
+                let found = tracked
+                    .binary_search_by_key(&id, |&i| files[i as usize].id)
+                    .map(|at| tracked[at] as usize);
+                match found {
+                    Ok(i) => still_listed(&mut files[i], path, &meta, acks, name),
+                    Err(_) if waiting.contains(&id) => {}
+                    Err(_) => new_files.push((path, meta)),
+                }
+            })
         };
         drop(tracked);
+        drop(waiting);
         self.last_scan = Some(Instant::now());
         for (path, err) in &problems.errors {
             let msg = if err.kind() == std::io::ErrorKind::PermissionDenied {
@@ -570,11 +587,16 @@ impl Tailer {
             );
             self.complain(dir, msg);
         }
-        let waiting: HashSet<FileId> = self.waiting.iter().map(|w| w.id).collect();
         // Sorted by path from the last: taken from the end, in path order, and let go of as
         // they are (at start, the list of 100,000 new files, their starts and the waiting list
         // made of them were all held at once).
-        new_files.sort_by(|a, b| b.0.cmp(&a.0));
+        // A file under two names (hard links) is one file: tailed once, under its first name.
+        if new_files.len() > 1 {
+            new_files
+                .sort_unstable_by(|a, b| (listed_id(&a.1), &a.0).cmp(&(listed_id(&b.1), &b.0)));
+            new_files.dedup_by_key(|(_, meta)| listed_id(meta));
+        }
+        new_files.sort_unstable_by(|a, b| b.0.cmp(&a.0));
         // Most wait for a descriptor when there are many: room for all at once (doubling a
         // list of 100,000 held both copies).
         self.waiting.reserve_exact(new_files.len());
@@ -596,9 +618,6 @@ impl Tailer {
                 starts.shrink_to_fit();
             }
             let id = listed_id(&meta);
-            if waiting.contains(&id) || self.held.iter().any(|h| h.id == id) {
-                continue;
-            }
             let mut original = None;
             let (start, reason) = if let Some(&(start, reason)) = starts.get(i) {
                 if reason == Reason::Checkpoint {
@@ -626,7 +645,7 @@ impl Tailer {
                     None => (StartAt::Offset(0), Reason::NewSinceLastRun),
                 }
             };
-            self.open(&path, start, reason, original);
+            self.open_listed(path, &meta, start, reason, original);
         }
         if first_scan {
             self.recover_outside_pattern();
@@ -819,6 +838,33 @@ impl Tailer {
         }
     }
 
+    /// Like [`Tailer::open`] for a new file of a listing, which is not waiting yet (a listing
+    /// leaves those out): it joins the waiting list as listed, without another `stat` or a
+    /// look through the list (100,000 files at start took 3.6 s of CPU that way).
+    fn open_listed(
+        &mut self,
+        path: PathBuf,
+        meta: &Listed,
+        start: StartAt,
+        reason: Reason,
+        original: Option<FileRef>,
+    ) {
+        if self.waiting.is_empty() {
+            if let Some(permit) = self.take_permit() {
+                self.open_with(&path, start, reason, original, permit);
+                return;
+            }
+        }
+        self.waiting.push(Waiting {
+            path,
+            id: listed_id(meta),
+            start,
+            reason,
+            original,
+            mtime_ms: meta.mtime_ms,
+        });
+    }
+
     fn wait_for_descriptor(
         &mut self,
         path: &Path,
@@ -918,10 +964,23 @@ impl Tailer {
         let mut opened = 0;
         reopen.sort_unstable();
         let mut finished = Vec::new();
+        // Paced by the acknowledgement tracker (see [`Tailer::open_new_waiting`]): 100,000
+        // files written at once were otherwise all described again before the first of them
+        // was saved.
+        let mut room = self
+            .acks
+            .room_to_describe()
+            .max(NEW_FILES_PER_PASS_AT_LEAST);
+        let mut paced = false;
         for (_, i) in reopen {
+            if room == 0 {
+                paced = true;
+                break;
+            }
             let Some(permit) = self.take_permit() else {
                 break;
             };
+            room -= 1;
             opened += 1;
             let f = &mut self.files[i];
             // Stays pending (not to be closed again) until the read pass has read it.
@@ -973,15 +1032,15 @@ impl Tailer {
             self.acks.observe(f.file_ref, f.info());
             self.closed.push((f.file_ref, f.offset()));
         }
-        if !self.waiting.is_empty() {
-            self.open_new_waiting(&mut opened);
-        }
-        opened > 0 && self.waiting_files() > 0
+        // Stopped by the pacing: the next pass comes at its time.
+        paced |= !paced && !self.waiting.is_empty() && self.open_new_waiting(&mut opened);
+        opened > 0 && !paced && self.waiting_files() > 0
     }
 
     /// Opens new files that wait for a descriptor, oldest change first, as far as the budget
-    /// allows; counts them in `opened`.
-    fn open_new_waiting(&mut self, opened: &mut usize) {
+    /// and the pacing of new files allow; counts them in `opened`. True when the pacing
+    /// stopped it.
+    fn open_new_waiting(&mut self, opened: &mut usize) -> bool {
         // Room for every waiting file at once: growing a vector of 100,000 files by doubling
         // held the old and the new one (100 MB) at the moment of the copy.
         self.files.reserve_exact(self.waiting.len());
@@ -996,8 +1055,21 @@ impl Tailer {
         if !self.waiting.is_sorted_by(|a, b| newest_first(a, b).is_le()) {
             self.waiting.sort_unstable_by(newest_first);
         }
+        // Paced by the acknowledgement tracker: new files are started no faster than their
+        // descriptions are saved and let go of, with a few per pass in any case (a flow of
+        // thousands of files always written keeps as many described, and new files still
+        // get in).
+        let mut room = self
+            .acks
+            .room_to_describe()
+            .max(NEW_FILES_PER_PASS_AT_LEAST);
         let rotated_dir = self.flow.rotated_file_directory.clone();
+        let mut paced = false;
         while let Some(w) = self.waiting.last_mut() {
+            if room == 0 {
+                paced = true;
+                break;
+            }
             if !still_at(&w.path, w.id) {
                 // Renamed before it had a descriptor (rotated, or out of the pattern): opened
                 // under the name it has now, and read to its end if that is out of the
@@ -1015,6 +1087,7 @@ impl Tailer {
             };
             if let Some(w) = self.waiting.pop() {
                 *opened += 1;
+                room -= 1;
                 self.open_with(&w.path, w.start, w.reason, w.original, permit);
             }
         }
@@ -1023,7 +1096,11 @@ impl Tailer {
             // the table of files they join do not both hold room for all of them. (A list that
             // large has pages of its own: shrinking it gives them back without a copy.)
             self.waiting.shrink_to_fit();
+            // What the files opened since let go of (their listing's names, their reading
+            // state) is given back as well.
+            crate::sys::release_free_memory();
         }
+        paced
     }
 
     /// Files that wait for a descriptor: new ones, and closed ones that changed.
@@ -1529,7 +1606,7 @@ impl Tailer {
     /// checkpoint information of files read is refreshed.
     async fn read_pass(
         &mut self,
-        only: Option<&HashSet<OsString>>,
+        only: Option<&WrittenPaths>,
         seen: Instant,
         observe: bool,
     ) -> Pass {
