@@ -964,9 +964,11 @@ impl Tailer {
         let mut opened = 0;
         reopen.sort_unstable();
         let mut finished = Vec::new();
-        // Paced by the acknowledgement tracker (see [`Tailer::open_new_waiting`]): 100,000
-        // files written at once were otherwise all described again before the first of them
-        // was saved.
+        // Paced by the acknowledgement tracker, for the files opened again and the new ones
+        // together: they are started no faster than their descriptions are saved and let go
+        // of (100,000 files written at once were otherwise all described again before the
+        // first of them was saved), with a few per pass in any case (a flow of thousands of
+        // files always written keeps as many described, and other files still get in).
         let mut room = self
             .acks
             .room_to_describe()
@@ -1032,15 +1034,17 @@ impl Tailer {
             self.acks.observe(f.file_ref, f.info());
             self.closed.push((f.file_ref, f.offset()));
         }
+        if !paced && !self.waiting.is_empty() {
+            paced = self.open_new_waiting(&mut opened, &mut room);
+        }
         // Stopped by the pacing: the next pass comes at its time.
-        paced |= !paced && !self.waiting.is_empty() && self.open_new_waiting(&mut opened);
         opened > 0 && !paced && self.waiting_files() > 0
     }
 
     /// Opens new files that wait for a descriptor, oldest change first, as far as the budget
-    /// and the pacing of new files allow; counts them in `opened`. True when the pacing
-    /// stopped it.
-    fn open_new_waiting(&mut self, opened: &mut usize) -> bool {
+    /// and the pacing allow (`room`, what is left of this pass's, shared with the files opened
+    /// again); counts them in `opened`. True when the pacing stopped it.
+    fn open_new_waiting(&mut self, opened: &mut usize, room: &mut usize) -> bool {
         // Room for every waiting file at once: growing a vector of 100,000 files by doubling
         // held the old and the new one (100 MB) at the moment of the copy.
         self.files.reserve_exact(self.waiting.len());
@@ -1055,18 +1059,10 @@ impl Tailer {
         if !self.waiting.is_sorted_by(|a, b| newest_first(a, b).is_le()) {
             self.waiting.sort_unstable_by(newest_first);
         }
-        // Paced by the acknowledgement tracker: new files are started no faster than their
-        // descriptions are saved and let go of, with a few per pass in any case (a flow of
-        // thousands of files always written keeps as many described, and new files still
-        // get in).
-        let mut room = self
-            .acks
-            .room_to_describe()
-            .max(NEW_FILES_PER_PASS_AT_LEAST);
         let rotated_dir = self.flow.rotated_file_directory.clone();
         let mut paced = false;
         while let Some(w) = self.waiting.last_mut() {
-            if room == 0 {
+            if *room == 0 {
                 paced = true;
                 break;
             }
@@ -1087,7 +1083,7 @@ impl Tailer {
             };
             if let Some(w) = self.waiting.pop() {
                 *opened += 1;
-                room -= 1;
+                *room -= 1;
                 self.open_with(&w.path, w.start, w.reason, w.original, permit);
             }
         }
