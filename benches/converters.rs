@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kinesis_agent::config::{JsonFormat, LogFormat, ProcessingOption};
 use kinesis_agent::process::{Chain, Ec2Metadata, Ec2MetadataSource, MultiLineSplitter};
-use kinesis_agent::tail::splitter::Piece;
+use kinesis_agent::record::Piece;
 
 const RECORDS: usize = 200_000;
 const DISTINCT: usize = 1_000;

@@ -7,14 +7,13 @@
 //! - [`agent`]: wires one pipeline per flow from the plan, supervises it, drains it on shutdown.
 //! - [`discovery`]: which paths match a flow's pattern now; inotify events naming the files written and asking for rescans.
 //! - [`tail`]: following files by identity, reading them in blocks, splitting lines.
-//! - [`process`]: multi-line records, header/footer lines, the Java agent's record converters.
-//! - [`record`]: the record type that flows between stages.
+//! - [`process`]: records as the Java agent builds them: multi-line, headers, converters.
+//! - [`record`]: the nouns the stages share: records, chunks, pieces, file refs, file ids, fingerprints.
 //! - [`sink`]: batching, the send loop with retries and backoff, Kinesis and Firehose calls.
 //! - [`checkpoint`]: the in-order acknowledgement watermark of each file.
 //! - [`metrics`]: per-flow counters and the Java agent's progress lines.
 //! - [`aws`]: SDK clients: region, credentials, endpoints, timeouts.
 //! - [`ec2_metadata`]: ADDEC2METADATA's facts from the instance metadata service, cached.
-//! - [`process`]: records as the Java agent builds them: multi-line, headers, converters.
 //! - [`logging`]: the agent's own log file and its layout.
 //! - [`shutdown`]: signals to a stop reason.
 //! - [`sdnotify`]: readiness and stopping notices to systemd (`Type=notify`).

@@ -4,7 +4,8 @@
 //! tailer describes files through, the batcher registers batches with and the sender
 //! acknowledges them through), [`resume`] (where a file starts given the stored checkpoints),
 //! [`store`] (the SQLite database in the Java agent's format) and [`writer`] (the task that
-//! saves moved watermarks about once a second).
+//! saves moved watermarks about once a second). Does not own: who a file is
+//! ([`crate::record`]'s `FileId` and `Fingerprint`).
 
 pub mod resume;
 pub mod store;
@@ -17,9 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
-use crate::record::FileRef;
-use crate::tail::fingerprint::Fingerprint;
-use crate::tail::identity::FileId;
+use crate::record::{FileId, FileRef, Fingerprint};
 pub use watermark::{BatchSeq, Watermarks};
 
 /// The tracked files of a flow, summarised for the status snapshot
@@ -40,7 +39,7 @@ pub struct FileInfo {
     /// twice).
     pub path: Arc<Path>,
     pub id: FileId,
-    /// Content check of the file's first bytes; see [`crate::tail::fingerprint`].
+    /// Content check of the file's first bytes; see [`crate::record::fingerprint`].
     pub fingerprint: Fingerprint,
     pub size: u64,
     pub mtime_ms: i64,
@@ -55,7 +54,7 @@ impl FileInfo {
         FileInfo {
             path: Path::new(path).into(),
             id: FileId { dev: 1, ino: 1 },
-            fingerprint: crate::tail::fingerprint::of_head(b""),
+            fingerprint: crate::record::fingerprint::of_head(b""),
             size: 0,
             mtime_ms: 0,
             read: 0,
@@ -225,7 +224,7 @@ impl AckTracker {
             let idle = inner.files.get(f).is_some_and(|info| {
                 info.read <= acked
                     && info.size <= acked
-                    && info.id.dev != crate::tail::identity::NO_DEVICE
+                    && info.id.dev != crate::record::identity::NO_DEVICE
             });
             if idle && inner.marks.is_settled(*f) && !inner.dirty.contains(f) {
                 inner.files.remove(f);

@@ -19,7 +19,7 @@ use regex::Regex;
 
 use super::pattern::{compile, Anchoring};
 use super::text::{decode, java_trim};
-use crate::tail::splitter::Piece;
+use crate::record::Piece;
 
 /// Header lines still to skip in one file.
 #[derive(Debug, Clone, PartialEq, Eq)]

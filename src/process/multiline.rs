@@ -29,7 +29,7 @@ use regex::Regex;
 
 use super::pattern::{compile, Anchoring};
 use super::text::decode;
-use crate::tail::splitter::Piece;
+use crate::record::Piece;
 
 /// Suggested quiet time after which an open multi-line record is emitted. The Java agent in
 /// effect used its poll interval (100 ms, `minTimeBetweenFilePollsMillis`), which splits records

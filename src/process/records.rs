@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::{Chain, Ec2MetadataSource, FooterPattern, HeaderSkipper, MultiLineSplitter, Outcome};
 use crate::config::FlowPlan;
-use crate::tail::splitter::Piece;
+use crate::record::Piece;
 
 /// Per-file state.
 #[derive(Debug)]

@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 
 use super::*;
 use crate::config::{JsonFormat, LogFormat, ProcessingOption};
-use crate::tail::splitter::{LineSplitter, Piece};
+use crate::record::Piece;
+use crate::tail::splitter::LineSplitter;
 
 fn fixed_clock() -> OffsetDateTime {
     datetime!(2016-03-03 00:02:49.123456 UTC)

@@ -16,11 +16,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use md5::{Digest, Md5};
 
 use super::fingerprint::{self, Candidate, Fingerprint, Likeness, FINGERPRINT_BYTES};
-use super::identity::FileId;
-use super::splitter::{LineSplitter, Piece};
+use super::splitter::LineSplitter;
 use crate::checkpoint::FileInfo;
 use crate::process::FileLines;
-use crate::record::FileRef;
+use crate::record::{FileId, FileRef, Piece};
 
 /// Bytes read per `read` call. Large blocks keep syscalls per record low; records are slices of
 /// these blocks, so a block lives until the last of its records is sent.

@@ -4,14 +4,14 @@
 //! reads each tracked file in turn (fairly, a bounded amount per turn), and lets go of a file only
 //! after reading it to its end through the handle already held. Files are read with blocking
 //! calls inside the task: regular-file reads from the page cache are short, and `tokio::fs`
-//! would add a thread hop per read.
+//! would add a thread hop per read. Does not own: the shared nouns ([`crate::record`]:
+//! `Piece`, `FileId`, `Fingerprint`).
 
 pub mod budget;
 pub mod compressed;
 pub mod cost;
 pub mod file;
 pub mod fingerprint;
-pub mod identity;
 pub mod splitter;
 
 use std::collections::{HashMap, HashSet};
@@ -31,12 +31,11 @@ use crate::discovery::watch::{Changes, DirWatcher, WrittenPaths};
 use crate::discovery::{Listed, PathMatcher};
 use crate::metrics::Events;
 use crate::process::{FlowRecords, DEFAULT_MULTI_LINE_FLUSH_INTERVAL};
-use crate::record::{Chunk, FileRef, Record};
+use crate::record::{Chunk, FileId, FileRef, Record};
 use budget::Descriptors;
 use cost::Cost;
 use file::{Reopened, StartAt, TailedFile, Truncation};
 use fingerprint::{Candidate, Likeness};
-use identity::FileId;
 use splitter::LineSplitter;
 
 /// Bytes read from one file per turn before moving to the next file. Also what one file adds to

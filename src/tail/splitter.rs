@@ -6,15 +6,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-/// One record cut from the input, before it is tagged with its file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Piece {
-    pub data: Bytes,
-    /// File offset just past the raw bytes this piece stands for.
-    pub end_offset: u64,
-    /// True when the line was longer than the record limit and was cut.
-    pub truncated: bool,
-}
+use crate::record::Piece;
 
 /// Line splitter state for one file.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! Who a file is: device and inode, in the Java agent's `(dev=<hex>,ino=<dec>)` form.
 //!
-//! Owns: [`FileId`]. Does not own: content fingerprints (rotation work builds on this).
+//! Owns: [`FileId`]. Does not own: content fingerprints ([`super::fingerprint`]).
 
 use std::fmt;
 use std::fs::Metadata;
