@@ -16,6 +16,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use md5::{Digest, Md5};
 
 use super::fingerprint::{self, Candidate, Fingerprint, Likeness, FINGERPRINT_BYTES};
+use super::read_at::read_full_at;
 use super::splitter::LineSplitter;
 use crate::checkpoint::FileInfo;
 use crate::process::FileLines;
@@ -549,20 +550,6 @@ impl Reading {
             self.check_len = keep + got;
         }
     }
-}
-
-/// Reads into `buf` at `pos` until it is full or the file ends; returns the bytes read.
-pub(super) fn read_full_at(file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read_at(&mut buf[got..], pos + got as u64) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 /// What reading a file closed for the descriptor budget gives.

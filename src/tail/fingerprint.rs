@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io;
 
-use super::file::read_full_at;
+use super::read_at::read_full_at;
 pub use crate::record::fingerprint::{covered, of_head, Fingerprint, FINGERPRINT_BYTES};
 
 /// Fingerprint over the first `min(len, FINGERPRINT_BYTES)` bytes of `file`.

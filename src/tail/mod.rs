@@ -12,6 +12,7 @@ pub mod compressed;
 pub mod cost;
 pub mod file;
 pub mod fingerprint;
+mod read_at;
 pub mod splitter;
 
 use std::collections::{HashMap, HashSet};
