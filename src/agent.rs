@@ -15,7 +15,6 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::aws::Clients;
-use crate::checkpoint::resume::Stored;
 use crate::checkpoint::store::{import_java_database, CheckpointStore, StoreError};
 use crate::checkpoint::writer::{run_writer, FlowCheckpoints};
 use crate::checkpoint::AckTracker;
@@ -37,6 +36,7 @@ use crate::sink::queue::{publish_queue, QueueReceiver, QUEUE_BYTES};
 use crate::sink::sender::{run_sender, SendContext};
 use crate::sink::PutBatch;
 use crate::tail::budget::Descriptors;
+use crate::tail::resume::Stored;
 use crate::tail::Tailer;
 
 /// Record chunks (one per tailer pass, at most about 256 KiB each) waiting for the batcher.

@@ -6,7 +6,7 @@
 //! - [`config`]: `agent.json` + `agent.d/` with the Java agent's value rules, into a checked plan.
 //! - [`agent`]: wires one pipeline per flow from the plan, supervises it, drains it on shutdown.
 //! - [`discovery`]: which paths match a flow's pattern now; inotify events naming the files written and asking for rescans.
-//! - [`tail`]: following files by identity, reading them in blocks, splitting lines.
+//! - [`tail`]: following files by identity, reading them in blocks, splitting lines, where each file starts (resume).
 //! - [`process`]: records as the Java agent builds them: multi-line, headers, converters.
 //! - [`record`]: the nouns the stages share: records, chunks, pieces, file refs, file ids, fingerprints.
 //! - [`sink`]: batching, the send loop with retries and backoff, Kinesis and Firehose calls.

@@ -2,12 +2,11 @@
 //!
 //! Owns: [`watermark`] (which offsets are safe to store), [`AckTracker`] (the handle the
 //! tailer describes files through, the batcher registers batches with and the sender
-//! acknowledges them through), [`resume`] (where a file starts given the stored checkpoints),
-//! [`store`] (the SQLite database in the Java agent's format) and [`writer`] (the task that
-//! saves moved watermarks about once a second). Does not own: who a file is
+//! acknowledges them through), [`store`] (the SQLite database in the Java agent's format) and
+//! [`writer`] (the task that saves moved watermarks about once a second). Does not own: where a
+//! file starts reading given the stored rows (the tailer's `tail::resume`), or who a file is
 //! ([`crate::record`]'s `FileId` and `Fingerprint`).
 
-pub mod resume;
 pub mod store;
 pub mod watermark;
 pub mod writer;

@@ -4,8 +4,10 @@
 //! reads each tracked file in turn (fairly, a bounded amount per turn), and lets go of a file only
 //! after reading it to its end through the handle already held. Files are read with blocking
 //! calls inside the task: regular-file reads from the page cache are short, and `tokio::fs`
-//! would add a thread hop per read. Does not own: the shared nouns ([`crate::record`]:
-//! `Piece`, `FileId`, `Fingerprint`).
+//! would add a thread hop per read. Where each file starts when the agent starts, given the
+//! stored checkpoints, is the tailer's decision too ([`resume`]). Does not own: the shared
+//! nouns ([`crate::record`]: `Piece`, `FileId`, `Fingerprint`), acknowledgements
+//! ([`crate::checkpoint`]).
 
 pub mod budget;
 pub mod compressed;
@@ -13,6 +15,7 @@ pub mod cost;
 pub mod file;
 pub mod fingerprint;
 mod read_at;
+pub mod resume;
 pub mod splitter;
 
 use std::collections::{HashMap, HashSet};
@@ -25,7 +28,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::checkpoint::resume::{self, Checkpoints, Found, Reason, Stored};
 use crate::checkpoint::AckTracker;
 use crate::config::{FlowPlan, InitialPosition};
 use crate::discovery::watch::{Changes, DirWatcher, WrittenPaths};
@@ -37,6 +39,7 @@ use budget::Descriptors;
 use cost::Cost;
 use file::{Reopened, StartAt, TailedFile, Truncation};
 use fingerprint::{Candidate, Likeness};
+use resume::{Checkpoints, Found, Reason, Stored};
 use splitter::LineSplitter;
 
 /// Bytes read from one file per turn before moving to the next file. Also what one file adds to

@@ -10,8 +10,8 @@
 //!   older than its checkpointed file (Java rows carry no fingerprint and the Java agent never
 //!   reads files older than its current one, so those were shipped before the switch).
 
+use super::file::StartAt;
 use crate::config::InitialPosition;
-use crate::tail::file::StartAt;
 
 /// What the store holds for a flow, reduced to what the decision needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
