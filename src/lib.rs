@@ -10,8 +10,9 @@
 //! - [`process`]: records as the Java agent builds them: multi-line, headers, converters.
 //! - [`record`]: the nouns the stages share: records, chunks, pieces, file refs, file ids, fingerprints.
 //! - [`sink`]: batching, the send loop with retries and backoff, Kinesis and Firehose calls.
-//! - [`checkpoint`]: the in-order acknowledgement watermark of each file.
-//! - [`metrics`]: per-flow counters and the Java agent's progress lines.
+//! - [`checkpoint`]: the in-order acknowledgement watermark of each file; the SQLite store.
+//! - [`metrics`]: per-flow counters, the Java agent's progress lines, CloudWatch.
+//! - [`status`]: the status snapshot the `status` command reads (from the counters and the trackers).
 //! - [`aws`]: SDK clients: region, credentials, endpoints, timeouts.
 //! - [`ec2_metadata`]: ADDEC2METADATA's facts from the instance metadata service, cached.
 //! - [`logging`]: the agent's own log file and its layout.
@@ -36,5 +37,6 @@ pub mod record;
 pub mod sdnotify;
 pub mod shutdown;
 pub mod sink;
+pub mod status;
 pub mod sys;
 pub mod tail;

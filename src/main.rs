@@ -278,19 +278,19 @@ fn status(options: &Options, status_file: Option<&Path>, raw: bool) -> ExitCode 
             Some(&options.flows_dir),
             &Environment::from_host(),
         ) {
-            Ok(plan) => kinesis_agent::metrics::status::status_path(&plan.checkpoint_file),
+            Ok(plan) => kinesis_agent::status::status_path(&plan.checkpoint_file),
             Err(e) => {
                 eprintln!("aws-kinesis-agent: configuration error: {e}");
                 return ExitCode::from(1);
             }
         },
     };
-    match kinesis_agent::metrics::status::read_running(&path) {
+    match kinesis_agent::status::read_running(&path) {
         Ok(value) => {
             if raw {
                 println!("{value:#}");
             } else {
-                print!("{}", kinesis_agent::metrics::status::render(&value));
+                print!("{}", kinesis_agent::status::render(&value));
             }
             ExitCode::SUCCESS
         }

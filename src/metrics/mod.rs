@@ -1,15 +1,14 @@
-//! What every stage reports ([`Events`]), and what reads it: progress lines, CloudWatch, the
-//! status file.
+//! What every stage reports ([`Events`]), and what reads it: progress lines, CloudWatch.
 //!
 //! Owns: [`FlowCounters`], one per flow: an event method per thing that happens (records
 //! parsed, a call returned, a call failed, ...), which keeps running totals (lock-free), the
 //! CloudWatch statistic sets of the Java agent's metrics since the last publish, and the last
-//! error. [`progress`] formats the Java agent's progress lines; [`cloudwatch`] publishes;
-//! [`status`] keeps the snapshot the `status` command reads.
+//! error. [`progress`] formats the Java agent's progress lines; [`cloudwatch`] publishes. Does
+//! not own: the status snapshot ([`crate::status`], which reads the counters and the
+//! acknowledgement trackers); metrics depends on no stage and not on the checkpoints.
 
 pub mod cloudwatch;
 pub mod progress;
-pub mod status;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,6 +3,8 @@
 //! Owns: writing `status.json` next to the checkpoint database every few seconds (atomically:
 //! a temporary file renamed over the old one), and reading and printing it. No network
 //! listener is needed: the command reads the file and checks that the process in it lives.
+//! Does not own: the counters ([`crate::metrics`]) or the acknowledged offsets
+//! ([`crate::checkpoint`]) it reads; the agent wires it to both, so neither depends on it.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,8 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use super::FlowCounters;
 use crate::checkpoint::AckTracker;
+use crate::metrics::FlowCounters;
 
 /// How often the snapshot is rewritten. With 1,000 busy files, a snapshot every 2 s was 6 % of
 /// the agent's CPU.
