@@ -9,48 +9,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::batch::Batch;
 use super::queue::QueueSender;
 use crate::checkpoint::{AckTracker, BatchSeq};
-use crate::record::{Chunk, FileRef, Record};
-
-/// Records sent in one call, and what they stand for in the files.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    pub seq: BatchSeq,
-    pub records: Vec<Record>,
-    /// Bytes counted against the call limit (data plus per-record overhead).
-    pub bytes: usize,
-    /// For each file with records in the batch, the end offset of its last one.
-    pub files: Vec<(FileRef, u64)>,
-    /// When the tailer saw the first record's data (the age limit counts from here).
-    pub started: Instant,
-}
-
-impl Batch {
-    fn new(seq: BatchSeq, now: Instant) -> Batch {
-        Batch {
-            seq,
-            records: Vec::new(),
-            bytes: 0,
-            files: Vec::new(),
-            started: now,
-        }
-    }
-
-    fn add(&mut self, record: Record, size: usize) {
-        match self.files.iter_mut().find(|(f, _)| *f == record.file) {
-            Some(entry) => entry.1 = entry.1.max(record.end_offset),
-            None => self.files.push((record.file, record.end_offset)),
-        }
-        self.bytes += size;
-        self.records.push(record);
-    }
-
-    /// The files in the batch.
-    pub fn file_refs(&self) -> Vec<FileRef> {
-        self.files.iter().map(|(f, _)| *f).collect()
-    }
-}
+use crate::record::{Chunk, Record};
 
 /// Decides where batches end. Pure: time is passed in.
 #[derive(Debug)]
@@ -160,6 +122,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::FileRef;
     use bytes::Bytes;
 
     fn rec(file: u64, len: usize, end: u64) -> Record {

@@ -1,6 +1,7 @@
 //! Sending: records into batches, batches to the service, acknowledgements to the tracker.
 //!
-//! Owns: [`batcher`] (pure batch decisions and the task around them), [`sender`] (the per-flow
+//! Owns: [`batch`] (the records of one call), [`batcher`] (pure batch decisions and the task
+//! around them), [`queue`] (the bounded queue to the sender), [`sender`] (the per-flow
 //! send loop: bounded concurrency, retry of failed records only, backoff), [`backoff`] (the Java
 //! agent's schedule), the implementations of [`PutBatch`]: [`kinesis`], [`firehose`] and
 //! [`dry_run`] (standard output), and what `kplAggregation` adds to Kinesis: [`kpl`] (the
@@ -8,6 +9,7 @@
 //! Does not own: reading files or storing checkpoints.
 
 pub mod backoff;
+pub mod batch;
 pub mod batcher;
 pub mod dry_run;
 pub mod firehose;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use super::batcher::Batch;
+use super::batch::Batch;
 
 /// Record bytes the queue holds at most (one larger batch is let in alone).
 pub const QUEUE_BYTES: usize = 1024 * 1024;

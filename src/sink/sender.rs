@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::backoff::Backoff;
-use super::batcher::Batch;
+use super::batch::Batch;
 use super::queue::QueueReceiver;
 use super::{ErrorKind, PutBatch, RecordFailure, SendError};
 use crate::checkpoint::AckTracker;
