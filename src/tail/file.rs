@@ -2,7 +2,8 @@
 //!
 //! Owns: reading a file in blocks through the handle it opened (so a renamed or deleted file is
 //! still read to its end), noticing truncation, and the start position. Does not own: deciding
-//! which files to tail (the tailer) or where records go.
+//! which files to tail (the tailer) or where records go; the header and multi-line state it
+//! keeps for the tailer (any [`LineState`]: this file knows nothing of `process`).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -19,7 +20,6 @@ use super::fingerprint::{self, Candidate, Fingerprint, Likeness, FINGERPRINT_BYT
 use super::read_at::read_full_at;
 use super::splitter::LineSplitter;
 use crate::checkpoint::FileInfo;
-use crate::process::FileLines;
 use crate::record::{FileId, FileRef, Piece};
 
 /// Bytes read per `read` call. Large blocks keep syscalls per record low; records are slices of
@@ -68,13 +68,23 @@ impl Truncation {
     }
 }
 
+/// The header skipping and multi-line state a tailed file keeps for the tailer (`L` of
+/// [`TailedFile`]; the tailer's is `process::FileLines`): what the file asks of it before it
+/// lets its reading state go.
+pub trait LineState {
+    /// True while a multi-line record waits for its end.
+    fn is_open(&self) -> bool;
+    /// Whether the header lines were all dropped (or there were none to drop).
+    fn headers_done(&self) -> bool;
+}
+
 /// A tailed file. What every tracked file keeps is small (its name, identity, size, offset
 /// and fingerprint); the reading state (descriptor, line splitter, partial line, the bytes
 /// before the read position, the first bytes) lives in [`Reading`] while the file is open,
 /// and is let go of when it is closed at a line boundary, so 100,000 tracked files mostly
 /// closed cost little memory.
 #[derive(Debug)]
-pub struct TailedFile {
+pub struct TailedFile<L> {
     pub file_ref: FileRef,
     pub id: FileId,
     /// The name it was last seen under.
@@ -109,7 +119,7 @@ pub struct TailedFile {
     replaced: bool,
     /// The reading state: while open, and while closed with something in it that cannot be
     /// made again (a partial line, an oversize line being cut, header or multi-line state).
-    reading: Option<Box<Reading>>,
+    reading: Option<Box<Reading<L>>>,
     /// Without `reading`: where reading goes on.
     parked_offset: u64,
     /// Without `reading`: the digest of the bytes just before `parked_offset` (the last
@@ -121,14 +131,14 @@ pub struct TailedFile {
 
 /// What reading a file needs besides what every tracked file keeps.
 #[derive(Debug)]
-struct Reading {
+struct Reading<L> {
     /// The open descriptor; None while closed to stay within the descriptor budget.
     file: Option<File>,
     /// The budget's permit for `file` (None for a file opened outside the budget).
     permit: Option<OwnedSemaphorePermit>,
     splitter: LineSplitter,
     /// Header skipping and multi-line state (set by the tailer).
-    lines: Option<FileLines>,
+    lines: Option<L>,
     /// Read but not yet split into records (a partial line).
     buf: BytesMut,
     /// The file's bytes just before the read position (`offset + buf.len()`), the last
@@ -140,7 +150,7 @@ struct Reading {
     head: Vec<u8>,
 }
 
-impl TailedFile {
+impl<L: LineState> TailedFile<L> {
     /// Opens `path` and positions it at `start` (clamped to the file's size); its lines are
     /// split with `splitter`'s limits (the flow's, see `Tailer`).
     pub fn open(
@@ -148,7 +158,7 @@ impl TailedFile {
         file_ref: FileRef,
         start: StartAt,
         splitter: &LineSplitter,
-    ) -> io::Result<TailedFile> {
+    ) -> io::Result<Self> {
         TailedFile::from_handle(File::open(path)?, path, file_ref, start, splitter)
     }
 
@@ -160,7 +170,7 @@ impl TailedFile {
         file_ref: FileRef,
         start: StartAt,
         splitter: &LineSplitter,
-    ) -> io::Result<TailedFile> {
+    ) -> io::Result<Self> {
         let meta = file.metadata()?;
         let size = meta.len();
         let head = fingerprint::head(&file, size)?;
@@ -210,12 +220,12 @@ impl TailedFile {
     }
 
     /// Header skipping and multi-line state, if set.
-    pub fn lines(&self) -> Option<&FileLines> {
+    pub fn lines(&self) -> Option<&L> {
         self.reading.as_ref().and_then(|r| r.lines.as_ref())
     }
 
     /// Sets the header skipping and multi-line state (of an open file).
-    pub fn set_lines(&mut self, lines: FileLines) {
+    pub fn set_lines(&mut self, lines: L) {
         if let Some(r) = &mut self.reading {
             r.lines = Some(lines);
         }
@@ -223,7 +233,7 @@ impl TailedFile {
 
     /// The header skipping and multi-line state, made with `make` (from the offset) if none is
     /// set; None for a closed file.
-    pub fn lines_or(&mut self, make: impl FnOnce(u64) -> FileLines) -> Option<&mut FileLines> {
+    pub fn lines_or(&mut self, make: impl FnOnce(u64) -> L) -> Option<&mut L> {
         let r = self.reading.as_mut()?;
         let offset = r.splitter.offset();
         Some(r.lines.get_or_insert_with(|| make(offset)))
@@ -478,7 +488,7 @@ impl TailedFile {
     }
 }
 
-impl Reading {
+impl<L> Reading<L> {
     /// Reads up to `want` bytes at `pos` onto the end of `buf`; returns how many came.
     fn read_at(&mut self, pos: u64, want: usize) -> io::Result<usize> {
         let Some(file) = &self.file else {
@@ -597,6 +607,18 @@ fn last_line_boundary(file: &mut File, size: u64) -> io::Result<u64> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// These tests keep no header or multi-line state.
+    type TailedFile = super::TailedFile<()>;
+
+    impl LineState for () {
+        fn is_open(&self) -> bool {
+            false
+        }
+        fn headers_done(&self) -> bool {
+            true
+        }
+    }
 
     /// A splitter of records up to `max` bytes, cut ones ending in a newline.
     fn splitter(max: usize) -> LineSplitter {

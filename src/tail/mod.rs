@@ -33,14 +33,26 @@ use crate::config::{FlowPlan, InitialPosition};
 use crate::discovery::watch::{Changes, DirWatcher, WrittenPaths};
 use crate::discovery::{Listed, PathMatcher};
 use crate::metrics::Events;
-use crate::process::{FlowRecords, DEFAULT_MULTI_LINE_FLUSH_INTERVAL};
+use crate::process::{FileLines, FlowRecords, DEFAULT_MULTI_LINE_FLUSH_INTERVAL};
 use crate::record::{Chunk, FileId, FileRef, Record};
 use budget::Descriptors;
 use cost::Cost;
-use file::{Reopened, StartAt, TailedFile, Truncation};
+use file::{LineState, Reopened, StartAt, Truncation};
 use fingerprint::{Candidate, Likeness};
 use resume::{Checkpoints, Found, Reason, Stored};
 use splitter::LineSplitter;
+
+/// A tailed file as this tailer keeps it: with its header and multi-line state.
+type TailedFile = file::TailedFile<FileLines>;
+
+impl LineState for FileLines {
+    fn is_open(&self) -> bool {
+        FileLines::is_open(self)
+    }
+    fn headers_done(&self) -> bool {
+        FileLines::headers_done(self)
+    }
+}
 
 /// Bytes read from one file per turn before moving to the next file. Also what one file adds to
 /// a record chunk before it is handed on: with 1 MiB, a backlog kept ~3 MiB more of read
