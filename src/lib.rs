@@ -1,7 +1,9 @@
 //! kinesis-agent: ships log files to Amazon Kinesis Data Streams and Firehose.
 //!
 //! Records flow one way, from files to AWS; acknowledgements flow back only to the checkpoint
-//! tracker. Read this file first: one line per module says what it owns.
+//! tracker. Read this file first: one line per module says what it owns. The modules' graph is
+//! one-way (ARCHITECTURE "Which module may use which"; `tests/module_graph.rs` keeps it so):
+//! stages share nouns through [`record`], never each other's types.
 //!
 //! - [`config`]: `agent.json` + `agent.d/` with the Java agent's value rules, into a checked plan.
 //! - [`agent`]: wires one pipeline per flow from the plan, supervises it, drains it on shutdown.
