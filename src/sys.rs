@@ -94,10 +94,15 @@ pub fn permission_fix(path: &std::path::Path, need: &str) -> String {
     }
 }
 
-/// Caps glibc's malloc at two arenas instead of one per thread that allocates (up to eight per
-/// core): each arena keeps freed memory of its own. Measured on the 1,000,000-line backlog
-/// (README, "Benchmark"): two arenas kept the CPU per record of eight (one arena cost 25 % more
-/// CPU: the threads then wait for each other's allocations) with less peak RSS.
+/// Caps glibc's malloc at one arena instead of one per thread that allocates (up to eight per
+/// core): each arena keeps freed memory of its own, and the blocking threads (checkpoint
+/// writer, log writer) filled a second one with holes the runtime thread could not reuse.
+/// Measured with `scripts/bench` on 2 cores: 100,000 files (`--only scale`) peaked at 65.6 to
+/// 69.7 MiB RSS with two arenas and 62.1 to 62.9 MiB with one (idle anonymous memory 45 -> 38
+/// MiB); the CPU per record of the backlogs did not change beyond the runs' spread (plain
+/// Kinesis 568k-685k records/CPU-s with two, 633k-658k with one; KPL 676k-709k with two,
+/// 680k-794k with one, measured while another build ran). An earlier design, with more
+/// threads allocating, paid 25 % more CPU for one arena; that was why it was two.
 ///
 /// Also fixes the size from which an allocation gets pages of its own (mmap) at
 /// [`MMAP_THRESHOLD`]: by default glibc raises it to the size of each such block freed, up to
@@ -116,7 +121,7 @@ pub fn tune_malloc() {
             // time; M_ARENA_MAX applies to arenas created afterwards, and no thread but this
             // one has been started yet.
             unsafe {
-                libc::mallopt(libc::M_ARENA_MAX, 2);
+                libc::mallopt(libc::M_ARENA_MAX, 1);
             }
         }
         if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {

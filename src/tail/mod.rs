@@ -928,9 +928,9 @@ impl Tailer {
                     && !f.gone
                     && !f.pending
                     && !f.lines().is_some_and(|l| l.is_open())
-                    && now.duration_since(f.last_data) >= quiet
             })
-            .map(|(i, f)| (f.last_data, i))
+            .filter_map(|(i, f)| Some((f.last_data()?, i)))
+            .filter(|(last, _)| now.duration_since(*last) >= quiet)
             .collect();
         if idle.len() > n {
             idle.select_nth_unstable(n);
@@ -1709,11 +1709,13 @@ impl Tailer {
             }
             let now = Instant::now();
             if outcome.bytes > 0 {
-                f.last_data = now;
+                f.data_read_at(now);
             }
             // An open multi-line record is complete when the file goes quiet, is let go, or
             // is truncated (its lines belong to the old content).
-            let quiet = now.duration_since(f.last_data) >= DEFAULT_MULTI_LINE_FLUSH_INTERVAL;
+            let quiet = f
+                .last_data()
+                .is_none_or(|last| now.duration_since(last) >= DEFAULT_MULTI_LINE_FLUSH_INTERVAL);
             let records = &self.records;
             let grouped = match f.lines_or(|offset| records.for_file(offset)) {
                 Some(lines) => {
