@@ -144,6 +144,25 @@ pub(crate) fn is_throttling(code: &str) -> bool {
     )
 }
 
+/// Whether `err` or one of its sources is the SDK's "no credentials":
+/// [`CredentialsError::CredentialsNotLoaded`], which the default chain returns when none of its
+/// providers had credentials (its source lists what was tried) and a provider returns when it
+/// does not apply. The orchestrator resolves credentials just before sending, so the error
+/// reaches [`classify`] as `SdkError::DispatchFailure` holding a `ConnectorError` holding the
+/// `CredentialsError`; an assume-role provider whose own credentials are missing wraps it once
+/// more (its STS call's `SdkError`), hence the walk down the whole chain.
+///
+/// [`CredentialsError::CredentialsNotLoaded`]: aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded
+fn is_no_credentials(err: &(dyn std::error::Error + 'static)) -> bool {
+    use aws_credential_types::provider::error::CredentialsError;
+    std::iter::successors(Some(err), |e| e.source()).any(|e| {
+        matches!(
+            e.downcast_ref::<CredentialsError>(),
+            Some(CredentialsError::CredentialsNotLoaded(_))
+        )
+    })
+}
+
 /// Classifies an SDK error of any operation.
 pub(crate) fn classify<E, R>(
     err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
@@ -162,9 +181,7 @@ where
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("; ");
-    let no_credentials =
-        message.contains("no credentials") || message.contains("credential provider");
-    if no_credentials {
+    if std::error::Error::source(err).is_some_and(is_no_credentials) {
         let fix = "no AWS credentials were found: set awsAccessKeyId/awsSecretAccessKey in agent.json, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the agent's environment file, a profile, or attach an instance profile. The agent keeps retrying and ships as soon as credentials appear.";
         return SendError {
             kind: ErrorKind::Fatal,
@@ -208,20 +225,15 @@ where
                 }
             }
         }
-        SdkError::ConstructionFailure(_) => {
-            // The request could not even be built or signed: most often no credentials.
-            let fix = if message.contains("credentials") || message.contains("identity") {
-                Some("no AWS credentials were found: set awsAccessKeyId/awsSecretAccessKey in agent.json, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the agent's environment file, a profile, or attach an instance profile.".to_string())
-            } else {
-                None
-            };
-            SendError {
-                kind: ErrorKind::Fatal,
-                code: "RequestNotSent".into(),
-                message,
-                fix,
-            }
-        }
+        // The request could not be built (a required field missing, a value that does not
+        // serialize). Missing credentials are not this: the SDK resolves them in the transmit
+        // phase, so they come as a dispatch failure and are recognised above.
+        SdkError::ConstructionFailure(_) => SendError {
+            kind: ErrorKind::Fatal,
+            code: "RequestNotSent".into(),
+            message,
+            fix: None,
+        },
         SdkError::TimeoutError(_) => SendError {
             kind: ErrorKind::Transient,
             code: "Timeout".into(),
@@ -240,5 +252,106 @@ where
             message,
             fix: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_sdk_kinesis::operation::put_records::PutRecordsError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::{ConnectorError, SdkError};
+
+    type Error = SdkError<PutRecordsError, HttpResponse>;
+
+    /// How the orchestrator reports a credentials error: a dispatch failure around it.
+    fn dispatch_failure(source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        SdkError::dispatch_failure(ConnectorError::other(Box::new(source), None))
+    }
+
+    fn no_credentials_in_chain() -> CredentialsError {
+        CredentialsError::not_loaded(
+            "no credentials found in chain. Attempted:\n  Environment: not loaded",
+        )
+    }
+
+    #[test]
+    fn credentials_not_loaded_is_no_credentials_with_the_fix() {
+        let err = classify(
+            &dispatch_failure(no_credentials_in_chain()),
+            "Kinesis stream 's'",
+        );
+        assert_eq!(
+            (err.kind, err.code.as_str()),
+            (ErrorKind::Fatal, "NoCredentials")
+        );
+        assert!(err.fix.is_some_and(|f| f.contains("awsAccessKeyId")));
+        // One line in the log, whatever the SDK's message spans.
+        assert!(!err.message.contains('\n'), "{}", err.message);
+    }
+
+    #[test]
+    fn missing_credentials_under_an_assumed_role_are_no_credentials() {
+        // The assume-role provider's STS call failed for want of its own credentials.
+        let sts = dispatch_failure(no_credentials_in_chain());
+        let err = dispatch_failure(CredentialsError::provider_error(sts));
+        assert_eq!(classify(&err, "t").code, "NoCredentials");
+        // The same error as a construction failure (should the SDK move it there).
+        let err = Error::construction_failure(no_credentials_in_chain());
+        assert_eq!(classify(&err, "t").code, "NoCredentials");
+    }
+
+    #[test]
+    fn other_failures_are_not_no_credentials() {
+        let missing_field =
+            aws_smithy_types::error::operation::BuildError::missing_field("stream_name", "needed");
+        let err = classify(&Error::construction_failure(missing_field), "t");
+        assert_eq!(
+            (err.kind, err.code.as_str(), err.fix),
+            (ErrorKind::Fatal, "RequestNotSent", None)
+        );
+        // A provider that has credentials but failed to fetch them (IMDS down) is not "none".
+        let imds = CredentialsError::provider_error("instance metadata returned 500");
+        let err = classify(&dispatch_failure(imds), "t");
+        assert_eq!(
+            (err.kind, err.code.as_str()),
+            (ErrorKind::Transient, "ConnectionError")
+        );
+        // Words are not the type: a message that mentions credentials is still a network error.
+        let refused =
+            std::io::Error::other("no credentials: connection refused by credential provider");
+        let err = classify(&dispatch_failure(refused), "t");
+        assert_eq!(err.code, "ConnectionError");
+    }
+
+    #[tokio::test]
+    async fn the_sdks_own_error_for_no_credentials_is_recognised() {
+        // A real client whose credentials provider has none: the SDK fails before it connects
+        // (credentials are resolved before the endpoint), so no network is used.
+        let provider = aws_credential_types::credential_fn::provide_credentials_fn(|| async {
+            Err(no_credentials_in_chain())
+        });
+        let config = aws_sdk_kinesis::Config::builder()
+            .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
+            .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .credentials_provider(provider)
+            .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
+            .build();
+        let entry = aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+            .data(aws_smithy_types::Blob::new("line"))
+            .partition_key("k")
+            .build()
+            .expect("entry");
+        let err = aws_sdk_kinesis::Client::from_conf(config)
+            .put_records()
+            .stream_name("s")
+            .records(entry)
+            .send()
+            .await
+            .expect_err("no credentials");
+        assert!(matches!(err, SdkError::DispatchFailure(_)), "{err:?}");
+        assert_eq!(classify(&err, "Kinesis stream 's'").code, "NoCredentials");
     }
 }
