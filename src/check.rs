@@ -1,13 +1,16 @@
 //! `aws-kinesis-agent check`: can the service's user read every log the configuration names, and
 //! (with `--aws`) do the credentials and the destinations work?
 //!
-//! Owns: users and groups read from `/etc/passwd` and `/etc/group`, the service's systemd
+//! Owns: which user to check and the owners' and groups' names in messages (asked of
+//! [`crate::accounts`] through its `UserDb` seam, kept once asked), the service's systemd
 //! drop-ins (capabilities, supplementary groups), the Unix access decision (owner, group and
 //! other mode bits; POSIX ACLs through `getfacl` when it is installed), which directory or file
 //! blocks a log and the fix, and the report; with `--aws`, which Firehose delivery streams read
-//! each Kinesis stream (only said, never a problem). The decisions are pure functions of the facts; the
-//! functions that gather facts (stat, getfacl, the AWS calls) are kept apart at the bottom.
+//! each Kinesis stream (only said, never a problem). The decisions are pure functions of the
+//! facts; the functions that gather facts (stat, getfacl, the AWS calls) are kept apart at the
+//! bottom. Does not own: the user database lookups themselves (`accounts`).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io;
@@ -16,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::accounts::{Nss, UserDb, UserEntry};
 use crate::config::{AgentPlan, Destination};
 use crate::discovery::PathMatcher;
-pub use crate::sys::{parse_passwd, PasswdEntry};
 
 /// The user the packaged service runs as (as the Java agent's).
 pub const SERVICE_USER: &str = "aws-kinesis-agent-user";
@@ -33,105 +36,79 @@ const AWS_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 // ---------------------------------------------------------------------------------------------
 // Users and groups.
 
-/// One line of `/etc/group`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupEntry {
-    pub name: String,
-    pub gid: u32,
-    pub members: Vec<String>,
-}
-
-/// `name:password:gid:member,member` lines; malformed lines and comments are skipped.
-pub fn parse_group(text: &str) -> Vec<GroupEntry> {
-    text.lines()
-        .filter(|line| !line.trim_start().starts_with('#'))
-        .filter_map(|line| {
-            let mut fields = line.split(':');
-            let name = fields.next()?.trim();
-            let _password = fields.next()?;
-            let gid = fields.next()?.trim().parse().ok()?;
-            let members = fields
-                .next()
-                .unwrap_or("")
-                .split(',')
-                .map(str::trim)
-                .filter(|m| !m.is_empty())
-                .map(str::to_string)
-                .collect();
-            (!name.is_empty()).then(|| GroupEntry {
-                name: name.to_string(),
-                gid,
-                members,
-            })
-        })
-        .collect()
-}
-
-/// The host's users and groups, for looking up the service user and for names in messages.
-#[derive(Debug, Clone, Default)]
+/// The host's users and groups ([`crate::accounts`]), for looking up the user to check and for
+/// the names of owners and groups in messages. The names are kept once asked: the report names
+/// the same few owners on many lines, and each lookup may be a directory server's round trip.
 pub struct Accounts {
-    pub users: Vec<PasswdEntry>,
-    pub groups: Vec<GroupEntry>,
+    db: Box<dyn UserDb>,
+    user_names: RefCell<BTreeMap<u32, String>>,
+    group_names: RefCell<BTreeMap<u32, String>>,
 }
 
 impl Accounts {
-    /// Reads `/etc/passwd` and `/etc/group` (a missing file is an empty list).
+    /// The system's user database (NSS: `/etc/passwd` and `/etc/group`, LDAP, SSSD, ...).
     pub fn from_host() -> Accounts {
-        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        Accounts::new(Box::new(Nss))
+    }
+
+    pub fn new(db: Box<dyn UserDb>) -> Accounts {
         Accounts {
-            users: parse_passwd(&read("/etc/passwd")),
-            groups: parse_group(&read("/etc/group")),
+            db,
+            user_names: RefCell::default(),
+            group_names: RefCell::default(),
         }
     }
 
     /// The user named `spec`, or with uid `spec` when it is a number no user is named.
     pub fn user(&self, spec: &str) -> Option<User> {
-        let entry = self.users.iter().find(|e| e.name == spec).or_else(|| {
+        let entry = self.db.user_by_name(spec).or_else(|| {
             let uid: u32 = spec.parse().ok()?;
-            self.users.iter().find(|e| e.uid == uid)
+            self.db.user_by_uid(uid)
         })?;
-        Some(self.user_from(entry))
+        Some(self.user_from(&entry))
     }
 
-    /// The user with `uid`; a uid with no passwd line gets only `gid` as its group.
+    /// The user with `uid`; a uid the user database does not know gets only `gid` as its group.
     pub fn user_by_uid(&self, uid: u32, gid: u32) -> User {
-        match self.users.iter().find(|e| e.uid == uid) {
-            Some(entry) => self.user_from(entry),
+        match self.db.user_by_uid(uid) {
+            Some(entry) => self.user_from(&entry),
             None => User::new(format!("uid {uid}"), uid, gid, BTreeSet::from([gid])),
         }
     }
 
-    fn user_from(&self, entry: &PasswdEntry) -> User {
+    fn user_from(&self, entry: &UserEntry) -> User {
         let mut groups = BTreeSet::from([entry.gid]);
-        groups.extend(
-            self.groups
-                .iter()
-                .filter(|g| g.members.contains(&entry.name))
-                .map(|g| g.gid),
-        );
+        groups.extend(self.db.groups_of(entry));
         User::new(entry.name.clone(), entry.uid, entry.gid, groups)
     }
 
     pub fn user_name(&self, uid: u32) -> String {
-        self.users
-            .iter()
-            .find(|e| e.uid == uid)
-            .map(|e| e.name.clone())
-            .unwrap_or_else(|| uid.to_string())
+        self.user_names
+            .borrow_mut()
+            .entry(uid)
+            .or_insert_with(|| {
+                self.db
+                    .user_by_uid(uid)
+                    .map_or_else(|| uid.to_string(), |e| e.name)
+            })
+            .clone()
     }
 
     pub fn group_name(&self, gid: u32) -> String {
-        self.groups
-            .iter()
-            .find(|g| g.gid == gid)
-            .map(|g| g.name.clone())
-            .unwrap_or_else(|| gid.to_string())
+        self.group_names
+            .borrow_mut()
+            .entry(gid)
+            .or_insert_with(|| {
+                self.db
+                    .group_by_gid(gid)
+                    .map_or_else(|| gid.to_string(), |g| g.name)
+            })
+            .clone()
     }
 
     pub fn gid_of(&self, name: &str) -> Option<u32> {
-        self.groups
-            .iter()
-            .find(|g| g.name == name)
+        self.db
+            .group_by_name(name)
             .map(|g| g.gid)
             .or_else(|| name.parse().ok())
     }
@@ -646,14 +623,14 @@ impl Report {
 /// running `check`. The service user gets what its drop-ins add.
 pub fn resolve_user(spec: Option<&str>, accounts: &Accounts) -> Result<User, String> {
     let mut user = match spec {
-        Some(spec) => accounts
-            .user(spec)
-            .ok_or_else(|| format!("no user '{spec}' in /etc/passwd"))?,
+        Some(spec) => accounts.user(spec).ok_or_else(|| {
+            format!("no user '{spec}' in the user database (`getent passwd {spec}` finds none)")
+        })?,
         None => match accounts.user(SERVICE_USER) {
             Some(user) => user,
             None => {
-                let (uid, gid) = current_ids();
-                accounts.user_by_uid(uid, gid)
+                let me = crate::accounts::me();
+                accounts.user_by_uid(me.uid, me.gid)
             }
         },
     };
@@ -1257,33 +1234,75 @@ fn read_drop_ins(dir: &Path) -> Vec<(PathBuf, String)> {
 }
 
 /// Effective uid and gid of this process: `/proc/self` is owned by them.
-fn current_ids() -> (u32, u32) {
-    std::fs::metadata("/proc/self")
-        .map(|m| (m.uid(), m.gid()))
-        .unwrap_or((u32::MAX, u32::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::GroupEntry;
 
-    const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
-        # a comment\n\
-        alice:x:1000:1000:Alice:/home/alice:/bin/bash\n\
-        broken line\n\
-        aws-kinesis-agent-user:x:998:998::/var/lib/aws-kinesis-agent:/usr/sbin/nologin\n\
-        nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
-    const GROUP: &str = "root:x:0:\n\
-        adm:x:4:syslog,aws-kinesis-agent-user\n\
-        alice:x:1000:\n\
-        aws-kinesis-agent-user:x:998:\n\
-        nogroup:x:65534:\n";
+    /// A user database of a few users and groups, as `/etc/passwd` and `/etc/group` would have
+    /// them: `(name, uid, gid)` and `(name, gid, members)`.
+    struct Table {
+        users: Vec<(&'static str, u32, u32)>,
+        groups: Vec<(&'static str, u32, Vec<&'static str>)>,
+    }
+
+    impl Table {
+        fn entry(&self, user: Option<&(&str, u32, u32)>) -> Option<UserEntry> {
+            user.map(|&(name, uid, gid)| UserEntry {
+                name: name.to_string(),
+                uid,
+                gid,
+            })
+        }
+
+        fn group(&self, group: Option<&(&str, u32, Vec<&str>)>) -> Option<GroupEntry> {
+            group.map(|(name, gid, _)| GroupEntry {
+                name: name.to_string(),
+                gid: *gid,
+            })
+        }
+    }
+
+    impl UserDb for Table {
+        fn user_by_name(&self, name: &str) -> Option<UserEntry> {
+            self.entry(self.users.iter().find(|u| u.0 == name))
+        }
+        fn user_by_uid(&self, uid: u32) -> Option<UserEntry> {
+            self.entry(self.users.iter().find(|u| u.1 == uid))
+        }
+        fn group_by_name(&self, name: &str) -> Option<GroupEntry> {
+            self.group(self.groups.iter().find(|g| g.0 == name))
+        }
+        fn group_by_gid(&self, gid: u32) -> Option<GroupEntry> {
+            self.group(self.groups.iter().find(|g| g.1 == gid))
+        }
+        fn groups_of(&self, user: &UserEntry) -> Vec<u32> {
+            let listed = self
+                .groups
+                .iter()
+                .filter(|g| g.2.contains(&user.name.as_str()));
+            std::iter::once(user.gid)
+                .chain(listed.map(|g| g.1))
+                .collect()
+        }
+    }
 
     fn accounts() -> Accounts {
-        Accounts {
-            users: parse_passwd(PASSWD),
-            groups: parse_group(GROUP),
-        }
+        Accounts::new(Box::new(Table {
+            users: vec![
+                ("root", 0, 0),
+                ("alice", 1000, 1000),
+                (SERVICE_USER, 998, 998),
+                ("nobody", 65534, 65534),
+            ],
+            groups: vec![
+                ("root", 0, vec![]),
+                ("adm", 4, vec!["syslog", SERVICE_USER]),
+                ("alice", 1000, vec![]),
+                (SERVICE_USER, 998, vec![]),
+                ("nogroup", 65534, vec![]),
+            ],
+        }))
     }
 
     fn node(uid: u32, gid: u32, mode: u32) -> Node {
@@ -1291,9 +1310,8 @@ mod tests {
     }
 
     #[test]
-    fn users_and_their_groups_come_from_passwd_and_group() {
+    fn users_and_their_groups_come_from_the_user_database() {
         let a = accounts();
-        assert_eq!(a.users.len(), 4);
         let agent = a.user(SERVICE_USER).expect("service user");
         assert_eq!((agent.uid, agent.gid), (998, 998));
         assert_eq!(agent.groups, BTreeSet::from([4, 998]));
@@ -1306,6 +1324,50 @@ mod tests {
         assert_eq!(
             agent.describe(&a),
             "aws-kinesis-agent-user (uid 998, groups adm, aws-kinesis-agent-user)"
+        );
+    }
+
+    /// A user database that counts the lookups of names for messages.
+    struct Counting(Table, std::rc::Rc<std::cell::Cell<usize>>);
+
+    impl UserDb for Counting {
+        fn user_by_name(&self, name: &str) -> Option<UserEntry> {
+            self.0.user_by_name(name)
+        }
+        fn user_by_uid(&self, uid: u32) -> Option<UserEntry> {
+            self.1.set(self.1.get() + 1);
+            self.0.user_by_uid(uid)
+        }
+        fn group_by_name(&self, name: &str) -> Option<GroupEntry> {
+            self.0.group_by_name(name)
+        }
+        fn group_by_gid(&self, gid: u32) -> Option<GroupEntry> {
+            self.1.set(self.1.get() + 1);
+            self.0.group_by_gid(gid)
+        }
+        fn groups_of(&self, user: &UserEntry) -> Vec<u32> {
+            self.0.groups_of(user)
+        }
+    }
+
+    #[test]
+    fn names_for_messages_are_asked_once() {
+        let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+        let table = Table {
+            users: vec![("alice", 1000, 1000)],
+            groups: vec![("alice", 1000, vec![])],
+        };
+        let a = Accounts::new(Box::new(Counting(table, calls.clone())));
+        for _ in 0..3 {
+            assert_eq!(a.user_name(1000), "alice");
+            assert_eq!(a.group_name(1000), "alice");
+            assert_eq!(a.user_name(4242), "4242");
+            assert_eq!(a.group_name(4242), "4242");
+        }
+        assert_eq!(
+            calls.get(),
+            4,
+            "one lookup per uid and per gid, found or not"
         );
     }
 

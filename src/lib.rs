@@ -20,10 +20,12 @@
 //! - [`logging`]: the agent's own log file and its layout.
 //! - [`shutdown`]: signals to a stop reason.
 //! - [`sdnotify`]: readiness and stopping notices to systemd (`Type=notify`).
-//! - [`sys`]: users: the one the agent runs as, `/etc/passwd` parsing.
+//! - [`accounts`]: the user database through NSS (LDAP, SSSD too): users, groups, the agent's own user, kept once found.
+//! - [`sys`]: process facts: the agent's user in permission messages and their fixes, malloc tuning, the open-files limit.
 //! - [`check`]: `check`: can the service user read every log; do the credentials and streams work; who reads them.
 //! - [`iam_policy`]: `iam-policy`: the least-privilege IAM policy for a configuration, and the Firehose delivery role's.
 
+pub mod accounts;
 pub mod agent;
 pub mod aws;
 pub mod check;

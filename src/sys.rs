@@ -1,63 +1,24 @@
-//! Facts about users that messages and `check` need: which user the agent runs as, and
-//! `/etc/passwd` read without libc.
+//! Facts about the process that messages and start-up need: who the agent runs as, in the words
+//! of a permission message and its fix ([`current_user`], [`permission_fix`]), which directory
+//! stops it, malloc's tuning, and the open-files limit.
+//!
+//! Owns: those messages and the process-level settings. Does not own: asking the user database
+//! (that is [`crate::accounts`], which keeps the agent's own user once found).
 
-use std::os::unix::fs::MetadataExt;
-
-/// One line of `/etc/passwd`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PasswdEntry {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-}
-
-/// `name:password:uid:gid:...` lines; malformed lines and comments are skipped.
-pub fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
-    text.lines()
-        .filter(|line| !line.trim_start().starts_with('#'))
-        .filter_map(|line| {
-            let mut fields = line.split(':');
-            let name = fields.next()?.trim();
-            let _password = fields.next()?;
-            let uid = fields.next()?.trim().parse().ok()?;
-            let gid = fields.next()?.trim().parse().ok()?;
-            (!name.is_empty()).then(|| PasswdEntry {
-                name: name.to_string(),
-                uid,
-                gid,
-            })
-        })
-        .collect()
-}
-
-/// The name (from `/etc/passwd`, when it has one) and uid of the user the agent runs as.
-fn current_user_parts() -> Option<(Option<String>, u32)> {
-    // /proc/self is owned by the process's effective uid: no libc call (and no unsafe) needed.
-    let uid = std::fs::metadata("/proc/self").ok()?.uid();
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let name = parse_passwd(&passwd)
-        .into_iter()
-        .find(|e| e.uid == uid)
-        .map(|e| e.name);
-    Some((name, uid))
-}
-
-/// `name (uid N)` of the user the agent runs as, for messages about permissions.
+/// `name (uid N)` of the user the agent runs as, for messages about permissions (`uid N` when
+/// the user database has no name for it).
 pub fn current_user() -> String {
-    match current_user_parts() {
-        Some((Some(name), uid)) => format!("{name} (uid {uid})"),
-        Some((None, uid)) => format!("uid {uid}"),
-        None => "the agent's user".to_string(),
+    let me = crate::accounts::me();
+    match me.name {
+        Some(name) => format!("{name} (uid {})", me.uid),
+        None => format!("uid {}", me.uid),
     }
 }
 
 /// The user as `setfacl -m u:<this>:...` takes it: the name, else the uid.
 pub fn current_user_for_acl() -> String {
-    match current_user_parts() {
-        Some((Some(name), _)) => name,
-        Some((None, uid)) => uid.to_string(),
-        None => "aws-kinesis-agent-user".to_string(),
-    }
+    let me = crate::accounts::me();
+    me.name.map_or_else(|| me.uid.to_string(), str::to_string)
 }
 
 /// The first directory on the way to `path` (from `/` down, `path` itself included when it is
@@ -234,6 +195,23 @@ mod tests {
         assert!(fix.starts_with("Fix: `setfacl -m u:"), "{fix}");
         assert!(fix.contains(&format!(":r {}`", file.display())), "{fix}");
         assert!(fix.contains("override-read-all-logs.conf"), "{fix}");
+    }
+
+    #[test]
+    fn the_current_user_is_the_one_id_names() {
+        let id = |arg: &str| {
+            let out = std::process::Command::new("id")
+                .arg(arg)
+                .output()
+                .expect("run id");
+            String::from_utf8(out.stdout)
+                .expect("utf-8")
+                .trim()
+                .to_string()
+        };
+        let (name, uid) = (id("-un"), id("-u"));
+        assert_eq!(current_user(), format!("{name} (uid {uid})"));
+        assert_eq!(current_user_for_acl(), name);
     }
 
     #[test]
